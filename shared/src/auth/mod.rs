@@ -1,0 +1,9 @@
+//! Authentication: passwords, SMS codes, tokens, the login flow and the per-request actor.
+
+pub mod actor;
+pub mod flow;
+pub mod otp;
+pub mod password;
+pub mod tokens;
+
+pub use actor::{Actor, Authenticator, PendingTermsActor};

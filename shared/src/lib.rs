@@ -1,0 +1,16 @@
+//! Everything the portal's Lambda functions share: configuration, value types, errors, HTTP
+//! plumbing, authentication, storage, notifications and the audit log. Nothing here knows it runs
+//! in Lambda except [`http::run`], the one entry point every function's `main` calls.
+
+pub mod audit;
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod http;
+pub mod notify;
+pub mod problem;
+pub mod store;
+pub mod telemetry;
+pub mod terms;
+pub mod time;
+pub mod types;
