@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by every function: a route table that records what it mounts (so the
 //! template, the OpenAPI description and the local API can be checked against it), a strict JSON
 //! extractor, and the layers every response passes through. The same [`finish`]ed router serves
-//! in Lambda ([`run`]) and in the local API.
+//! in Lambda ([`run_function`]) and in the local API.
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
@@ -15,7 +15,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::problem::{ApiError, PROBLEM_JSON};
+use crate::problem::ApiError;
 
 /// Largest JSON body any route accepts. Every body in this API is a handful of short fields.
 pub const MAX_JSON_BODY_BYTES: usize = 16 * 1024;
@@ -209,11 +209,6 @@ async fn problem_for_bare_errors(response: Response) -> Response {
     response
 }
 
-/// Runs a finished router as a Lambda function behind API Gateway.
-pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(router).await
-}
-
 /// A JSON body that must be `application/json`, at most [`MAX_JSON_BODY_BYTES`], and match `T`
 /// exactly: request types use `#[serde(deny_unknown_fields)]`, so unknown fields are refused.
 pub struct StrictJson<T>(pub T);
@@ -244,10 +239,14 @@ where
     }
 }
 
-/// Whether a response is a problem document; used by tests of every function.
-pub fn is_problem(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value == PROBLEM_JSON)
+/// The whole `main` of a function: JSON logs, AWS configuration, the function's routes from its
+/// environment, served behind API Gateway.
+pub async fn run_function<F>(build: F) -> Result<(), lambda_http::Error>
+where
+    F: FnOnce(&crate::aws::SdkConfig) -> Result<FunctionRouter, crate::config::ConfigError>,
+{
+    crate::telemetry::init();
+    let sdk = crate::aws::load().await;
+    let function = build(&sdk)?;
+    lambda_http::run(finish(function, &HttpConfig::from_env())).await
 }

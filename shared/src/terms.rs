@@ -27,3 +27,31 @@ impl TermsConfig {
         })
     }
 }
+
+/// Records that the actor accepted `version`, which must be the version in force (Art 1.4).
+pub async fn accept(
+    store: &crate::store::Store,
+    actor: &crate::auth::Actor,
+    current: &str,
+    version: &str,
+) -> crate::problem::ApiResult<crate::store::Epoch> {
+    if version != current {
+        return Err(crate::problem::ApiError::TermsVersionMismatch {
+            offered: version.chars().take(32).collect(),
+            current: current.to_owned(),
+        });
+    }
+    let now = crate::time::now().unix_timestamp();
+    store.accept_terms(&actor.account.id, current, now).await?;
+    store
+        .append_audit(
+            &actor
+                .audit(
+                    crate::audit::AuditAction::TermsAccepted,
+                    crate::audit::Outcome::Success,
+                )
+                .detail(format!("version={current}")),
+        )
+        .await?;
+    Ok(now)
+}

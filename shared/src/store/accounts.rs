@@ -55,6 +55,8 @@ pub enum Relation {
     Representative,
     /// Invited by the primary holder, with the permissions granted (Art 2.2).
     AuthorisedUser,
+    /// A staff member of the client's care team; derived from the team, never stored as a grant.
+    CareTeam,
 }
 
 impl Relation {
@@ -95,6 +97,16 @@ impl Permission {
     ];
 
     /// Only the primary holder signs, manages users, reads the access log and exports.
+    /// What staff may do for their team's clients: read what the portal shows, answer messages and
+    /// post on the board (SPEC §2).
+    pub const CARE_TEAM: [Permission; 5] = [
+        Permission::ReadCarePlan,
+        Permission::ReadReports,
+        Permission::Agenda,
+        Permission::Messages,
+        Permission::Bulletin,
+    ];
+
     pub fn grantable_to_authorised_user(self) -> bool {
         !matches!(
             self,
