@@ -2,6 +2,7 @@
 //! plumbing, authentication, storage, notifications and the audit log. Nothing here knows it runs
 //! in Lambda except [`http::run`], the one entry point every function's `main` calls.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod aws;
@@ -12,5 +13,7 @@ pub mod problem;
 pub mod store;
 pub mod telemetry;
 pub mod terms;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod time;
 pub mod types;

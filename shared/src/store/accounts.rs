@@ -346,6 +346,26 @@ impl Store {
         }))
     }
 
+    /// Blocks, locks, closes or reactivates an account. Its sessions stop working on their next
+    /// request, since every request checks the status.
+    pub async fn set_account_status(
+        &self,
+        id: &AccountId,
+        status: AccountStatus,
+    ) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(account_pk(id), PROFILE)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET #status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", serde_dynamo::to_attribute_value(status)?)
+            .send()
+            .await?;
+        Ok(())
+    }
+
     pub async fn accept_terms(&self, id: &AccountId, version: &str, at: Epoch) -> StoreResult<()> {
         self.client
             .update_item()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, clippy, cfn-lint, the Rust tests against moto, and schemathesis
+# against the local API with a logged-in session. Installs what it needs into .venv.
+set -euo pipefail
+source "$(dirname "$0")/scripts/common.sh"
+export MOTO_PORT="${MOTO_PORT:-5056}" PORTAL_PORT="${PORTAL_PORT:-3056}"
+cd "$ROOT"
+
+ensure_venv
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+LOGS="$(mktemp -d)"
+PORTAL_PID=""
+cleanup() {
+  stop_pid "$PORTAL_PID"
+  stop_pid "${MOTO_PID:-}"
+}
+trap cleanup EXIT INT TERM
+start_moto "$LOGS/moto.log"
+
+echo "==> cargo test (against moto on $AWS_ENDPOINT_URL)"
+cargo test --workspace --quiet
+
+echo "==> schemathesis against the local API"
+export TABLE_NAME="schemathesis-$(date +%s)"
+cargo build --quiet -p local-stack
+"${CARGO_TARGET_DIR:-$ROOT/target}/debug/local-stack" >"$LOGS/local-stack.log" 2>&1 &
+PORTAL_PID=$!
+"$VENV/bin/python" infra/scripts/schemathesis.py "http://127.0.0.1:$PORTAL_PORT" || {
+  echo "--- local-stack log"; tail -50 "$LOGS/local-stack.log"; exit 1
+}

@@ -1,0 +1,235 @@
+//! A complete login stack on a fresh table in moto, for tests. Each stack gets its own table and
+//! its own phone numbers, so tests run in parallel without seeing each other.
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::accounts::{NewAccount, grant, register};
+use crate::audit::Origin;
+use crate::auth::Authenticator;
+use crate::auth::flow::{CodeStep, IssuedTokens, LoginSettings, PasswordStep, RefreshStep};
+use crate::auth::otp::CodeHasher;
+use crate::auth::tokens::{TokenSigner, TokenVerifier, generate_key_pair};
+use crate::notify::SmsSender;
+use crate::store::{Account, Client, Permission, Relation, Role, SmsLimits, Store};
+use crate::terms::TermsConfig;
+use crate::types::{ChallengeId, ClientId, EmailAddress, OtpCode, PhoneNumber, Username};
+
+pub const PASSWORD: &str = "a long and personal phrase";
+pub const TERMS_VERSION: &str = "2.0";
+
+pub struct TestStack {
+    pub sdk: crate::aws::SdkConfig,
+    pub store: Store,
+    pub signer: TokenSigner,
+    pub verifier: TokenVerifier,
+    pub codes: CodeHasher,
+    pub settings: LoginSettings,
+    pub terms: TermsConfig,
+    pub moto: String,
+}
+
+pub struct TestAccount {
+    pub account: Account,
+    pub password: SecretString,
+}
+
+fn unique() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}{}",
+        ulid::Ulid::new().to_string().to_lowercase(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A Dutch mobile number no other test in this run uses.
+fn unique_phone() -> PhoneNumber {
+    let digits: u64 = rand::random::<u64>() % 100_000_000;
+    PhoneNumber::parse(&format!("+316{digits:08}")).expect("a valid number")
+}
+
+impl TestStack {
+    pub async fn new() -> Self {
+        let moto = testkit::moto_endpoint();
+        let sdk = crate::aws::load().await;
+        let table = format!("test-{}", unique());
+        testkit::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+            .await
+            .expect("the table is created in moto");
+        let (private, public) = generate_key_pair();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(private.expose_secret())
+            .expect("generated key is base64");
+        Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            signer: TokenSigner::new(&der, "test".into(), "test-api".into(), 600)
+                .expect("valid key"),
+            verifier: TokenVerifier::new(&public, "test", "test-api").expect("valid key"),
+            codes: CodeHasher::new(unique().into()),
+            settings: LoginSettings {
+                code_ttl_seconds: 300,
+                code_max_attempts: 5,
+                lockout_threshold: 5,
+                lockout_base_seconds: 60,
+                lockout_max_seconds: 3600,
+                sms_limits: SmsLimits {
+                    per_account_per_hour: 5,
+                    per_number_per_hour: 8,
+                },
+                session_absolute_seconds: 12 * 3600,
+                session_idle_seconds: 1800,
+                terms_version: TERMS_VERSION.into(),
+            },
+            terms: TermsConfig {
+                organisation: "Oktober".into(),
+                version: TERMS_VERSION.into(),
+                terms_url: "https://example.org/voorwaarden".into(),
+                privacy_url: "https://example.org/privacy".into(),
+                complaints_url: "https://example.org/klachten".into(),
+                general_terms_url: "https://example.org/algemene-voorwaarden".into(),
+            },
+            sdk,
+            moto,
+        }
+    }
+
+    pub fn sms(&self) -> SmsSender {
+        SmsSender::new(
+            aws_sdk_sns::Client::new(&self.sdk),
+            "Oktober".into(),
+            "Oktober".into(),
+        )
+    }
+
+    pub fn password_step(&self) -> PasswordStep {
+        PasswordStep {
+            store: self.store.clone(),
+            sms: self.sms(),
+            codes: self.codes.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    pub fn code_step(&self) -> CodeStep {
+        CodeStep {
+            store: self.store.clone(),
+            codes: self.codes.clone(),
+            signer: self.signer.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    pub fn refresh_step(&self) -> RefreshStep {
+        RefreshStep {
+            store: self.store.clone(),
+            signer: self.signer.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    pub fn authenticator(&self) -> Authenticator {
+        Authenticator::new(
+            self.verifier.clone(),
+            self.store.clone(),
+            TERMS_VERSION,
+            self.settings.session_idle_seconds,
+        )
+    }
+
+    pub async fn add_client(&self, team: &str) -> Client {
+        let client = Client {
+            id: ClientId::parse(&format!("C-{}", unique())).expect("valid id"),
+            display_name: "Test Cliënt".into(),
+            team: team.into(),
+            primary_account: None,
+        };
+        self.store
+            .create_client(&client)
+            .await
+            .expect("client created");
+        client
+    }
+
+    /// An active account that has accepted the current terms, with grants for `clients`.
+    pub async fn add_account(
+        &self,
+        role: Role,
+        clients: &[(&Client, Relation, &[Permission])],
+    ) -> TestAccount {
+        self.add_account_with(role, clients, Some(TERMS_VERSION.into()), None)
+            .await
+    }
+
+    pub async fn add_account_with(
+        &self,
+        role: Role,
+        clients: &[(&Client, Relation, &[Permission])],
+        terms_version: Option<String>,
+        team: Option<String>,
+    ) -> TestAccount {
+        let now = crate::time::now().unix_timestamp();
+        let grants: Vec<_> = clients
+            .iter()
+            .map(|(client, relation, permissions)| grant(client, *relation, permissions, now))
+            .collect();
+        let name = unique();
+        let account = register(
+            &self.store,
+            NewAccount {
+                username: Username::parse(&format!("u{name}")).expect("valid username"),
+                display_name: format!("Test {name}"),
+                role,
+                phone: unique_phone(),
+                email: EmailAddress::parse(&format!("{name}@example.org")).expect("valid e-mail"),
+                password: PASSWORD.into(),
+                team,
+                terms_version,
+            },
+            &grants,
+        )
+        .await
+        .expect("account registered");
+        TestAccount {
+            account,
+            password: PASSWORD.into(),
+        }
+    }
+
+    /// The code in the newest SMS moto sent to `phone`.
+    pub async fn sms_code(&self, phone: &PhoneNumber) -> OtpCode {
+        let text = testkit::latest_code(&self.moto, phone.as_str())
+            .await
+            .expect("moto answers")
+            .expect("an SMS was sent to this number");
+        OtpCode::parse(&text).expect("the SMS starts with the code")
+    }
+
+    /// Both login steps, as a user would do them.
+    pub async fn login(&self, who: &TestAccount) -> IssuedTokens {
+        let started = self
+            .password_step()
+            .run(
+                &who.account.username,
+                who.password.clone(),
+                &Origin::default(),
+            )
+            .await
+            .expect("password accepted");
+        self.finish_login(&started.challenge_id, &who.account.phone)
+            .await
+    }
+
+    pub async fn finish_login(&self, challenge: &ChallengeId, phone: &PhoneNumber) -> IssuedTokens {
+        let code = self.sms_code(phone).await;
+        match self
+            .code_step()
+            .run(challenge, &code, &Origin::default())
+            .await
+        {
+            Ok(tokens) => tokens,
+            Err(err) => panic!("code refused: {err}"),
+        }
+    }
+}
