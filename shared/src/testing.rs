@@ -233,3 +233,82 @@ impl TestStack {
         }
     }
 }
+
+/// A response as tests look at it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// The problem `code` of an error response, after checking it is problem+json.
+    pub fn problem_code(&self) -> &str {
+        assert_eq!(
+            self.headers
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| v.to_str().unwrap()),
+            Some(crate::problem::PROBLEM_JSON),
+            "not a problem document: {self:?}"
+        );
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// A request with an optional JSON body and bearer token.
+pub fn request(
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    bearer: Option<&str>,
+) -> http::Request<axum::body::Body> {
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    if let Some(token) = bearer {
+        builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder
+        .body(
+            body.map(|text| axum::body::Body::from(text.to_owned()))
+                .unwrap_or_default(),
+        )
+        .expect("a valid request")
+}
+
+/// Sends `request` through the finished router, layers and all, as Lambda would.
+pub async fn send(app: &axum::Router, request: http::Request<axum::body::Body>) -> Reply {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body reads")
+        .to_bytes();
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The finished router of one function, as its Lambda serves it.
+pub fn app(function: crate::http::FunctionRouter) -> axum::Router {
+    crate::http::finish(function, &crate::http::HttpConfig::default())
+}

@@ -1,0 +1,132 @@
+//! `GET /me` for every role, over HTTP against moto.
+
+use shared::store::{Permission, Relation, Role};
+use shared::testing::{TestStack, app, request, send};
+
+#[tokio::test]
+async fn every_role_sees_itself_and_the_clients_it_may_act_for() {
+    let stack = TestStack::new().await;
+    let router = app(me::router(me::MeState {
+        store: stack.store.clone(),
+        auth: stack.authenticator(),
+    }));
+    let own = stack.add_client("team-a").await;
+    let represented = stack.add_client("team-a").await;
+    let elsewhere = stack.add_client("team-b").await;
+    let client = stack
+        .add_account(Role::Client, &[(&own, Relation::ClientSelf, &[])])
+        .await;
+    let representative = stack
+        .add_account(
+            Role::Representative,
+            &[(&represented, Relation::Representative, &[])],
+        )
+        .await;
+    let authorised = stack
+        .add_account(
+            Role::AuthorisedUser,
+            &[(
+                &own,
+                Relation::AuthorisedUser,
+                &[Permission::Agenda, Permission::ReadReports],
+            )],
+        )
+        .await;
+    let staff = stack
+        .add_account_with(
+            Role::Staff,
+            &[],
+            Some(shared::testing::TERMS_VERSION.into()),
+            Some("team-a".into()),
+        )
+        .await;
+    let admin = stack.add_account(Role::Admin, &[]).await;
+
+    let me = |who| {
+        let stack = &stack;
+        let router = &router;
+        async move {
+            let tokens = stack.login(who).await;
+            let reply = send(
+                router,
+                request("GET", "/me", None, Some(&tokens.access_token)),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            reply.body
+        }
+    };
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = body["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+
+    let body = me(&client).await;
+    assert_eq!(body["account"]["role"], "client");
+    assert_eq!(
+        body["account"]["username"],
+        client.account.username.as_str()
+    );
+    assert!(body["account"].get("password_hash").is_none());
+    assert_eq!(ids(&body), [own.id.to_string()]);
+    assert_eq!(body["clients"][0]["relation"], "client_self");
+    assert_eq!(
+        body["clients"][0]["permissions"].as_array().unwrap().len(),
+        Permission::ALL.len()
+    );
+
+    let body = me(&representative).await;
+    assert_eq!(ids(&body), [represented.id.to_string()]);
+    assert_eq!(body["clients"][0]["relation"], "representative");
+
+    let body = me(&authorised).await;
+    assert_eq!(body["clients"][0]["relation"], "authorised_user");
+    assert_eq!(
+        body["clients"][0]["permissions"],
+        serde_json::json!(["agenda", "read_reports"])
+    );
+
+    let body = me(&staff).await;
+    let mut team_a = vec![own.id.to_string(), represented.id.to_string()];
+    team_a.sort();
+    assert_eq!(ids(&body), team_a);
+    assert!(!ids(&body).contains(&elsewhere.id.to_string()));
+    assert_eq!(body["clients"][0]["relation"], "care_team");
+
+    let body = me(&admin).await;
+    assert!(ids(&body).is_empty());
+}
+
+#[tokio::test]
+async fn me_needs_the_current_terms_accepted() {
+    let stack = TestStack::new().await;
+    let router = app(me::router(me::MeState {
+        store: stack.store.clone(),
+        auth: stack.authenticator(),
+    }));
+    let own = stack.add_client("team-a").await;
+    let user = stack
+        .add_account_with(
+            Role::Client,
+            &[(&own, Relation::ClientSelf, &[])],
+            Some("1.0".into()),
+            None,
+        )
+        .await;
+    let tokens = stack.login(&user).await;
+    let reply = send(
+        &router,
+        request("GET", "/me", None, Some(&tokens.access_token)),
+    )
+    .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.problem_code()),
+        (403, "terms_not_accepted")
+    );
+}
