@@ -1,0 +1,137 @@
+//! Demo data: one client per situation the portal knows, and one account per role. Seeding is
+//! idempotent: a table that already has the demo clients is left as it is.
+
+use secrecy::SecretString;
+use shared::accounts::{NewAccount, RegisterError, grant, register};
+use shared::store::{Client, Permission, Relation, Role, Store, StoreError};
+use shared::types::{ClientId, EmailAddress, PhoneNumber, Username};
+
+/// The password of every demo account. Local use only: these accounts exist only in moto.
+pub const DEMO_PASSWORD: &str = "Oktober-demo-2026";
+
+pub struct DemoAccount {
+    pub username: &'static str,
+    pub role: Role,
+    pub phone: &'static str,
+    pub who: &'static str,
+    /// Whether the account has accepted the terms in force, or meets the terms gate at login.
+    pub terms_accepted: bool,
+}
+
+pub const ACCOUNTS: &[DemoAccount] = &[
+    DemoAccount {
+        username: "anna.devries",
+        role: Role::Client,
+        phone: "+31610000001",
+        who: "client C-1001, holds her own primary account",
+        terms_accepted: true,
+    },
+    DemoAccount {
+        username: "piet.jansen",
+        role: Role::Representative,
+        phone: "+31610000002",
+        who: "legal representative of client C-1002",
+        terms_accepted: true,
+    },
+    DemoAccount {
+        username: "sanne.devries",
+        role: Role::AuthorisedUser,
+        phone: "+31610000003",
+        who: "daughter of C-1001: agenda, messages, reading reports",
+        terms_accepted: true,
+    },
+    DemoAccount {
+        username: "fleur.zorg",
+        role: Role::Staff,
+        phone: "+31610000004",
+        who: "care worker, team Noord (C-1001, C-1002)",
+        terms_accepted: true,
+    },
+    DemoAccount {
+        username: "beheer",
+        role: Role::Admin,
+        phone: "+31610000005",
+        who: "functional administrator",
+        terms_accepted: true,
+    },
+    DemoAccount {
+        username: "kees.bakker",
+        role: Role::Client,
+        phone: "+31610000006",
+        who: "client C-2001, has not yet accepted terms 2.0",
+        terms_accepted: false,
+    },
+];
+
+fn client(id: &str, name: &str, team: &str) -> Client {
+    Client {
+        id: ClientId::parse(id).expect("demo ids are valid"),
+        display_name: name.to_owned(),
+        team: team.to_owned(),
+        primary_account: None,
+    }
+}
+
+#[derive(Debug)]
+pub struct SeedError(pub String);
+
+impl std::fmt::Display for SeedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "seeding demo data failed: {}", self.0)
+    }
+}
+
+/// Writes the demo clients and accounts; returns `false` when they were already there.
+pub async fn seed(store: &Store, terms_version: &str) -> Result<bool, SeedError> {
+    let clients = [
+        client("C-1001", "Mw. A. de Vries", "noord"),
+        client("C-1002", "Dhr. B. Jansen", "noord"),
+        client("C-2001", "Dhr. K. Bakker", "zuid"),
+    ];
+    for client in &clients {
+        match store.create_client(client).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => return Ok(false),
+            Err(err) => return Err(SeedError(err.to_string())),
+        }
+    }
+    let [anna, bert, kees] = &clients;
+    let now = shared::time::now().unix_timestamp();
+    let grants = |username: &str| match username {
+        "anna.devries" => vec![grant(anna, Relation::ClientSelf, &[], now)],
+        "piet.jansen" => vec![grant(bert, Relation::Representative, &[], now)],
+        "sanne.devries" => vec![grant(
+            anna,
+            Relation::AuthorisedUser,
+            &[
+                Permission::Agenda,
+                Permission::Messages,
+                Permission::ReadReports,
+            ],
+            now,
+        )],
+        "kees.bakker" => vec![grant(kees, Relation::ClientSelf, &[], now)],
+        _ => Vec::new(),
+    };
+    for demo in ACCOUNTS {
+        let new = NewAccount {
+            username: Username::parse(demo.username).expect("demo usernames are valid"),
+            display_name: demo
+                .who
+                .split(',')
+                .next()
+                .unwrap_or(demo.username)
+                .to_owned(),
+            role: demo.role,
+            phone: PhoneNumber::parse(demo.phone).expect("demo numbers are valid"),
+            email: EmailAddress::parse(&format!("{}@example.org", demo.username)).expect("valid"),
+            password: SecretString::from(DEMO_PASSWORD),
+            team: (demo.role == Role::Staff).then(|| "noord".to_owned()),
+            terms_version: demo.terms_accepted.then(|| terms_version.to_owned()),
+        };
+        register(store, new, &grants(demo.username))
+            .await
+            .map_err(|err: RegisterError| SeedError(format!("{}: {err}", demo.username)))?;
+    }
+    Ok(true)
+}

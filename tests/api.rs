@@ -1,0 +1,284 @@
+//! The whole API over HTTP, as a portal frontend uses it: the local stack on a free port, moto
+//! behind it, SMS codes read from moto. Run by `infra/test.sh`.
+
+use futures_util::FutureExt;
+use local_stack::demo::DEMO_PASSWORD;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+
+struct Api {
+    base: String,
+    moto: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the local API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Logs in with password and the SMS code moto received; returns the token response.
+    async fn login(&self, username: &str, phone: &str) -> Value {
+        let (status, started) = self
+            .call(
+                "POST",
+                "/auth/login",
+                Some(json!({"username": username, "password": DEMO_PASSWORD})),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{started}");
+        let code = testkit::latest_code(&self.moto, phone)
+            .await
+            .unwrap()
+            .expect("an SMS was sent");
+        let (status, tokens) = self
+            .call(
+                "POST",
+                "/auth/verify",
+                Some(json!({"challenge_id": started["challenge_id"], "code": code})),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens
+    }
+}
+
+type Test = for<'a> fn(&'a Api) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+fn routes_are_the_same_in_the_template_the_local_api_and_the_openapi_description(
+    _: &Api,
+) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    Box::pin(async {
+        let sdk = shared::aws::load().await;
+        let local: std::collections::BTreeSet<String> = local_stack::functions(&sdk)
+            .unwrap()
+            .routes
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            testkit::template_routes().unwrap(),
+            local,
+            "template.yaml and the local API differ"
+        );
+        assert_eq!(
+            testkit::openapi_routes().unwrap(),
+            local,
+            "infra/openapi.yaml and the local API differ"
+        );
+    })
+}
+
+fn a_client_logs_in_reads_their_account_refreshes_and_logs_out(
+    api: &Api,
+) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        let (status, terms) = api.call("GET", "/terms", None, None).await;
+        assert_eq!(status, 200);
+        assert_eq!(terms["version"], "2.0");
+
+        let tokens = api.login("anna.devries", "+31610000001").await;
+        assert_eq!(tokens["terms_acceptance_required"], false);
+        let access = tokens["access_token"].as_str().unwrap();
+        let (status, me) = api.call("GET", "/me", None, Some(access)).await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["account"]["username"], "anna.devries");
+        assert_eq!(me["clients"][0]["client_id"], "C-1001");
+        assert_eq!(me["clients"][0]["relation"], "client_self");
+
+        let (status, sessions) = api.call("GET", "/auth/sessions", None, Some(access)).await;
+        assert_eq!(status, 200);
+        let mine = sessions["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["current"] == true)
+            .unwrap()
+            .clone();
+        assert_eq!(mine["source_ip"], "127.0.0.1");
+
+        let (status, refreshed) = api
+            .call(
+                "POST",
+                "/auth/refresh",
+                Some(json!({"refresh_token": tokens["refresh_token"]})),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        let access = refreshed["access_token"].as_str().unwrap();
+        let (status, _) = api.call("POST", "/auth/logout", None, Some(access)).await;
+        assert_eq!(status, 204);
+        let (status, problem) = api.call("GET", "/me", None, Some(access)).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (401, Some("session_ended"))
+        );
+    })
+}
+
+fn a_user_without_the_current_terms_must_accept_them_first(
+    api: &Api,
+) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        let tokens = api.login("kees.bakker", "+31610000006").await;
+        assert_eq!(tokens["terms_acceptance_required"], true);
+        let access = tokens["access_token"].as_str().unwrap();
+        let (status, problem) = api.call("GET", "/me", None, Some(access)).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (403, Some("terms_not_accepted"))
+        );
+        let (status, accepted) = api
+            .call(
+                "POST",
+                "/terms/accept",
+                Some(json!({"version": "2.0"})),
+                Some(access),
+            )
+            .await;
+        assert_eq!(status, 200, "{accepted}");
+        let (status, _) = api.call("GET", "/me", None, Some(access)).await;
+        assert_eq!(status, 200);
+    })
+}
+
+fn staff_see_their_team_and_admins_no_dossier(api: &Api) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        let staff = api.login("fleur.zorg", "+31610000004").await;
+        let (_, me) = api
+            .call("GET", "/me", None, staff["access_token"].as_str())
+            .await;
+        let mut ids: Vec<&str> = me["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["C-1001", "C-1002"]);
+        let admin = api.login("beheer", "+31610000005").await;
+        let (_, me) = api
+            .call("GET", "/me", None, admin["access_token"].as_str())
+            .await;
+        assert_eq!(me["clients"], json!([]));
+    })
+}
+
+fn browsers_from_the_portal_origin_pass_cors_and_others_do_not(
+    api: &Api,
+) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        let preflight = |origin: &'static str| {
+            api.http
+                .request(reqwest::Method::OPTIONS, format!("{}/auth/login", api.base))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type")
+                .send()
+        };
+        let allowed = preflight("http://localhost:5173").await.unwrap();
+        assert_eq!(
+            allowed.headers()["access-control-allow-origin"],
+            "http://localhost:5173"
+        );
+        let other = preflight("https://evil.example").await.unwrap();
+        assert!(!other.headers().contains_key("access-control-allow-origin"));
+    })
+}
+
+fn main() {
+    // Before any thread: a table of its own, and a free port.
+    let table = format!("e2e-{}", std::process::id());
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("TABLE_NAME", &table) };
+    local_stack::prepare_environment();
+    let moto = testkit::moto_endpoint();
+
+    let tests: &[(&str, Test)] = &[
+        (
+            "routes_are_the_same_in_the_template_the_local_api_and_the_openapi_description",
+            routes_are_the_same_in_the_template_the_local_api_and_the_openapi_description,
+        ),
+        (
+            "a_client_logs_in_reads_their_account_refreshes_and_logs_out",
+            a_client_logs_in_reads_their_account_refreshes_and_logs_out,
+        ),
+        (
+            "a_user_without_the_current_terms_must_accept_them_first",
+            a_user_without_the_current_terms_must_accept_them_first,
+        ),
+        (
+            "staff_see_their_team_and_admins_no_dossier",
+            staff_see_their_team_and_admins_no_dossier,
+        ),
+        (
+            "browsers_from_the_portal_origin_pass_cors_and_others_do_not",
+            browsers_from_the_portal_origin_pass_cors_and_others_do_not,
+        ),
+    ];
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (passed, failed) = runtime.block_on(async {
+        let sdk = shared::aws::load().await;
+        let store = shared::store::Store::from_env(&sdk).unwrap();
+        testkit::create_table(store.client(), store.table())
+            .await
+            .unwrap();
+        local_stack::demo::seed(&store, "2.0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = local_stack::app(local_stack::functions(&sdk).unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(local_stack::serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        let api = Api {
+            base,
+            moto,
+            http: reqwest::Client::new(),
+        };
+
+        let (mut passed, mut failed) = (0, 0);
+        for (name, test) in tests {
+            // A failed assertion is reported and the next test runs.
+            let outcome = AssertUnwindSafe(test(&api)).catch_unwind().await;
+            if outcome.is_ok() {
+                passed += 1;
+                println!("test {name} ... ok");
+            } else {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+        let _ = stop.send(());
+        let _ = server.await;
+        (passed, failed)
+    });
+    println!("\ne2e: {passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
