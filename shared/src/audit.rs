@@ -10,7 +10,6 @@ use crate::types::{AccountId, ClientId, EventId, SessionId, Username};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
-    LoginPasswordAccepted,
     LoginFailed,
     LoginRefused,
     LoginLockedOut,
@@ -22,7 +21,6 @@ pub enum AuditAction {
     LoginSucceeded,
     TermsAgreed,
     TermsAccepted,
-    SessionRefreshed,
     RefreshTokenReused,
     Logout,
     LogoutAll,

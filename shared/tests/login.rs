@@ -87,7 +87,7 @@ async fn unknown_user_and_wrong_password_get_the_same_answer_in_about_the_same_t
     let (stack, user) = stack_with_user().await;
     let step = stack.password_step();
     let unknown = Username::parse("nobody-here").unwrap();
-    // Warm up the dummy hash, which is made once per process.
+    // Warm up the connections, so that neither timing includes opening them.
     let _ = step.run(&unknown, "x".into(), &origin()).await;
 
     let started = Instant::now();
@@ -135,7 +135,7 @@ async fn failed_passwords_lock_progressively_for_known_and_unknown_users_alike()
     }
     let failures = stack
         .store
-        .login_failures(&user.account.username)
+        .login_failures(&user.account.username, shared::time::now().unix_timestamp())
         .await
         .unwrap();
     assert_eq!(failures.failures, stack.settings.lockout_threshold);
@@ -165,7 +165,7 @@ async fn a_correct_password_clears_the_failure_count() {
     assert_eq!(
         stack
             .store
-            .login_failures(&user.account.username)
+            .login_failures(&user.account.username, shared::time::now().unix_timestamp())
             .await
             .unwrap()
             .failures,
@@ -566,9 +566,49 @@ async fn a_client_has_at_most_one_primary_account() {
         .await;
     let context = stack
         .store
-        .account_context(&helper.account.id, &shared::types::SessionId::generate())
+        .account_context(&helper.account.id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(context.grants[0].permissions, [Permission::Agenda]);
+}
+
+#[tokio::test]
+async fn an_expired_failure_counter_counts_for_nothing() {
+    let stack = TestStack::new().await;
+    let name = Username::parse("someone-forgetful").unwrap();
+    let now = shared::time::now().unix_timestamp();
+    let long_ago = now - 2 * 3600;
+    for _ in 0..3 {
+        stack
+            .store
+            .record_login_failure(&name, long_ago, |_| None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        stack
+            .store
+            .login_failures(&name, long_ago)
+            .await
+            .unwrap()
+            .failures,
+        3
+    );
+    // DynamoDB may not have deleted the expired counter yet; it must not count.
+    assert_eq!(
+        stack
+            .store
+            .login_failures(&name, now)
+            .await
+            .unwrap()
+            .failures,
+        0
+    );
+    let counted = stack
+        .store
+        .record_login_failure(&name, now, |_| None)
+        .await
+        .unwrap();
+    assert_eq!(counted.failures, 1);
 }

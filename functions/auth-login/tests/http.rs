@@ -169,7 +169,7 @@ async fn bad_input_gets_a_clear_problem_and_changes_nothing() {
     assert_eq!(
         stack
             .store
-            .login_failures(&user.account.username)
+            .login_failures(&user.account.username, shared::time::now().unix_timestamp())
             .await
             .unwrap()
             .failures,

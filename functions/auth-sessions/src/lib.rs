@@ -55,15 +55,17 @@ fn view(session: Session, current: &SessionId) -> SessionView {
     }
 }
 
-async fn list(State(store): State<Store>, actor: Actor) -> ApiResult<Json<SessionList>> {
-    let mut sessions: Vec<SessionView> = store
-        .list_sessions(&actor.account.id)
-        .await?
+/// The auth check already read every session of the account: no further request is needed.
+async fn list(actor: Actor) -> Json<SessionList> {
+    let current = actor.session.id.clone();
+    let mut sessions: Vec<SessionView> = actor
+        .other_sessions
         .into_iter()
-        .map(|session| view(session, &actor.session.id))
+        .chain(std::iter::once(actor.session))
+        .map(|session| view(session, &current))
         .collect();
     sessions.sort_by_key(|session| std::cmp::Reverse(session.created_at));
-    Ok(Json(SessionList { sessions }))
+    Json(SessionList { sessions })
 }
 
 async fn logout(

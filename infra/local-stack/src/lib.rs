@@ -129,7 +129,7 @@ pub fn sam_env_vars(
 ) -> serde_json::Value {
     let mut vars: serde_json::Map<String, serde_json::Value> = settled
         .iter()
-        .filter(|(name, _)| **name != "PORTAL_PORT" && **name != "TABLE_NAME")
+        .filter(|(name, _)| **name != "PORTAL_PORT")
         .map(|(name, value)| (name.to_string(), value.clone().into()))
         .collect();
     vars.insert(

@@ -59,12 +59,17 @@ impl Authenticator {
             .verifier
             .verify(token.trim())
             .ok_or(ApiError::Unauthenticated)?;
-        let context = self
+        let mut context = self
             .store
-            .account_context(&claims.sub, &claims.sid)
+            .account_context(&claims.sub)
             .await?
             .ok_or(ApiError::SessionEnded)?;
-        let session = context.session.ok_or(ApiError::SessionEnded)?;
+        let position = context
+            .sessions
+            .iter()
+            .position(|session| session.id == claims.sid)
+            .ok_or(ApiError::SessionEnded)?;
+        let session = context.sessions.swap_remove(position);
         let now = crate::time::now().unix_timestamp();
         if !session.is_live(now, self.idle_timeout) || !context.account.can_log_in() {
             return Err(ApiError::SessionEnded);
@@ -74,6 +79,7 @@ impl Authenticator {
             account: context.account,
             grants: context.grants,
             session,
+            other_sessions: context.sessions,
             origin: Origin::from_parts(parts),
             terms_accepted,
         })
@@ -86,6 +92,8 @@ pub struct Actor {
     pub account: Account,
     pub grants: Vec<Grant>,
     pub session: Session,
+    /// The account's other sessions, read with the same request as this one.
+    pub other_sessions: Vec<Session>,
     pub origin: Origin,
     terms_accepted: bool,
 }

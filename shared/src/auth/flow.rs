@@ -115,7 +115,7 @@ impl PasswordStep {
         let now = epoch_now();
         let event = |action, outcome| AuditEvent::new(action, outcome, now, origin);
         let (failures, account) = tokio::try_join!(
-            self.store.login_failures(username),
+            self.store.login_failures(username, now),
             self.store.find_account_by_username(username),
         )?;
         let subject = |event: AuditEvent| match &account {

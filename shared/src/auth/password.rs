@@ -4,7 +4,6 @@
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::OnceLock;
 
 use crate::store::PasswordHash;
 
@@ -101,27 +100,15 @@ impl NewPassword {
     }
 }
 
-/// A hash of a password nobody knows, made once per process on first use, so that an unknown
-/// username costs the same argon2 work as a wrong password.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2()
-            .hash_password(ulid::Ulid::new().to_string().as_bytes(), &salt)
-            .expect("argon2 hashing with valid parameters cannot fail")
-            .to_string()
-    })
-}
+/// The hash of a random password nobody kept, with the parameters above, so that an unknown
+/// username costs the same argon2 work as a wrong password. Not a secret.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$AqfdtJRAkOmZu7fzd2/vBw$bYh2vIxE15fzeYaP9PnSVf12m/jNrztzCErNVsYLu+c";
 
 /// Whether `password` matches `stored`; with no stored hash, verifies against the dummy hash and
 /// answers `false` after the same work.
 pub async fn verify(password: SecretString, stored: Option<PasswordHash>) -> bool {
     tokio::task::spawn_blocking(move || {
-        let phc = stored
-            .as_ref()
-            .map(|hash| hash.0.as_str())
-            .unwrap_or_else(|| dummy_hash());
+        let phc = stored.as_ref().map_or(DUMMY_HASH, |hash| hash.0.as_str());
         let Ok(parsed) = argon2::PasswordHash::new(phc) else {
             return false;
         };
@@ -152,6 +139,16 @@ mod tests {
         assert!(verify("correct horse battery".into(), Some(hash.clone())).await);
         assert!(!verify("correct horse batterY".into(), Some(hash)).await);
         assert!(!verify("anything".into(), None).await);
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_parameters_in_force() {
+        let parsed = argon2::PasswordHash::new(DUMMY_HASH).unwrap();
+        let params = Params::try_from(&parsed).unwrap();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (MEMORY_KIB, ITERATIONS, PARALLELISM)
+        );
     }
 
     #[test]

@@ -177,12 +177,13 @@ pub struct Grant {
     pub granted_at: Epoch,
 }
 
-/// Everything the auth check needs about an account, read in one request.
+/// Everything the auth check needs about an account, read in one request: the account, its
+/// grants and its sessions (a handful at most, each ending with its time-out).
 #[derive(Debug, Clone)]
 pub struct AccountContext {
     pub account: Account,
     pub grants: Vec<Grant>,
-    pub session: Option<Session>,
+    pub sessions: Vec<Session>,
 }
 
 impl Store {
@@ -305,26 +306,19 @@ impl Store {
         output.item.map(record).transpose()
     }
 
-    /// The account, its grants and one of its sessions, in a single strongly consistent query of
-    /// the account's partition; other sessions are filtered out on the server.
-    pub async fn account_context(
-        &self,
-        id: &AccountId,
-        session: &crate::types::SessionId,
-    ) -> StoreResult<Option<AccountContext>> {
+    /// The account, its grants and its sessions, in one strongly consistent query of the
+    /// account's partition.
+    pub async fn account_context(&self, id: &AccountId) -> StoreResult<Option<AccountContext>> {
         let query = self
             .client
             .query()
             .table_name(self.table())
             .key_condition_expression("pk = :pk")
-            .filter_expression("NOT begins_with(sk, :sessions) OR sk = :session")
             .expression_attribute_values(":pk", s(account_pk(id)))
-            .expression_attribute_values(":sessions", s(SESSION_PREFIX))
-            .expression_attribute_values(":session", s(format!("{SESSION_PREFIX}{session}")))
             .consistent_read(true);
         let mut account = None;
         let mut grants = Vec::new();
-        let mut found_session = None;
+        let mut sessions = Vec::new();
         for item in query_all(query).await? {
             let sk = item
                 .get("sk")
@@ -336,13 +330,13 @@ impl Store {
             } else if sk.starts_with(GRANT_PREFIX) {
                 grants.push(record(item)?);
             } else if sk.starts_with(SESSION_PREFIX) {
-                found_session = Some(record(item)?);
+                sessions.push(record(item)?);
             }
         }
         Ok(account.map(|account| AccountContext {
             account,
             grants,
-            session: found_session,
+            sessions,
         }))
     }
 

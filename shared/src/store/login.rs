@@ -58,7 +58,11 @@ fn sms_counters(account: &AccountId, phone: &PhoneNumber, now: Epoch) -> [(Strin
 }
 
 impl Store {
-    pub async fn login_failures(&self, username: &Username) -> StoreResult<LoginFailures> {
+    pub async fn login_failures(
+        &self,
+        username: &Username,
+        now: Epoch,
+    ) -> StoreResult<LoginFailures> {
         let output = self
             .client
             .get_item()
@@ -67,7 +71,15 @@ impl Store {
             .consistent_read(true)
             .send()
             .await?;
-        Ok(output.item.map(record).transpose()?.unwrap_or_default())
+        let Some(item) = output.item else {
+            return Ok(LoginFailures::default());
+        };
+        // DynamoDB deletes expired items only eventually; an expired counter counts for nothing.
+        let keyed: Keyed<LoginFailures> = serde_dynamo::from_item(item)?;
+        Ok(match keyed.ttl {
+            Some(ttl) if ttl <= now => LoginFailures::default(),
+            _ => keyed.record,
+        })
     }
 
     /// Counts one more failed password and, if `lock_until` says so for the new count, locks.
@@ -77,19 +89,46 @@ impl Store {
         now: Epoch,
         lock_until: impl Fn(u32) -> Option<Epoch>,
     ) -> StoreResult<LoginFailures> {
-        let output = self
+        let counted = self
             .client
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(failures_pk(username), COUNTER)))
+            .condition_expression("attribute_not_exists(#ttl) OR #ttl > :now")
             .update_expression("ADD failures :one SET #ttl = :ttl")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":ttl", n(now + WINDOW_SECONDS))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
-            .await?;
-        let mut failures: LoginFailures = record(output.attributes.unwrap_or_default())?;
+            .await;
+        let mut failures: LoginFailures = match counted {
+            Ok(output) => record(output.attributes.unwrap_or_default())?,
+            // An expired counter DynamoDB has not deleted yet: counting starts over.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let fresh = LoginFailures {
+                    failures: 1,
+                    locked_until: None,
+                };
+                self.client
+                    .put_item()
+                    .table_name(self.table())
+                    .set_item(Some(
+                        Keyed::new(failures_pk(username), COUNTER, &fresh)
+                            .expires(now + WINDOW_SECONDS)
+                            .into_item()?,
+                    ))
+                    .send()
+                    .await?;
+                fresh
+            }
+            Err(err) => return Err(err.into()),
+        };
         if let Some(until) = lock_until(failures.failures) {
             self.client
                 .update_item()
