@@ -42,16 +42,14 @@ pub async fn accept(
         });
     }
     let now = crate::time::now().unix_timestamp();
-    store.accept_terms(&actor.account.id, current, now).await?;
-    store
-        .append_audit(
-            &actor
-                .audit(
-                    crate::audit::AuditAction::TermsAccepted,
-                    crate::audit::Outcome::Success,
-                )
-                .detail(format!("version={current}")),
+    let audit = actor
+        .audit(
+            crate::audit::AuditAction::TermsAccepted,
+            crate::audit::Outcome::Success,
         )
+        .detail(format!("version={current}"));
+    store
+        .accept_terms(&actor.account.id, current, now, &audit)
         .await?;
     Ok(now)
 }

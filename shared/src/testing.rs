@@ -3,7 +3,8 @@
 
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::accounts::{NewAccount, grant, register};
 use crate::audit::Origin;
@@ -19,8 +20,37 @@ use crate::types::{ChallengeId, ClientId, EmailAddress, OtpCode, PhoneNumber, Us
 pub const PASSWORD: &str = "a long and personal phrase";
 pub const TERMS_VERSION: &str = "2.0";
 
+/// Counts the DynamoDB requests a client makes (pages of a query count one each), so that tests
+/// hold each route to its round-trip budget.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<AtomicUsize>);
+
+impl CallCounter {
+    /// The requests made since the last call.
+    pub fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 pub struct TestStack {
     pub sdk: crate::aws::SdkConfig,
+    /// DynamoDB requests made through `store`.
+    pub dynamo_calls: CallCounter,
     pub store: Store,
     pub signer: TokenSigner,
     pub verifier: TokenVerifier,
@@ -58,12 +88,19 @@ impl TestStack {
         testkit::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
             .await
             .expect("the table is created in moto");
+        let dynamo_calls = CallCounter::default();
+        let counted = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(dynamo_calls.clone())
+                .build(),
+        );
         let (private, public) = generate_key_pair();
         let der = base64::engine::general_purpose::STANDARD
             .decode(private.expose_secret())
             .expect("generated key is base64");
         Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            store: Store::new(counted, table),
+            dynamo_calls,
             signer: TokenSigner::new(&der, "test".into(), "test-api".into(), 600)
                 .expect("valid key"),
             verifier: TokenVerifier::new(&public, "test", "test-api").expect("valid key"),

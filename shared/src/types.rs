@@ -52,15 +52,31 @@ macro_rules! text_value {
     };
 }
 
+/// A ULID that sorts after every one this process made before, even within one millisecond,
+/// so that audit entries written together keep their order.
+fn monotonic_ulid() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<ulid::Generator> =
+        std::sync::Mutex::new(ulid::Generator::new());
+    let next = GENERATOR
+        .lock()
+        .ok()
+        .and_then(|mut generator| generator.generate().ok());
+    // Only a poisoned lock or 2^80 ids in one millisecond end up here.
+    match next {
+        Some(ulid) => ulid,
+        None => ulid::Ulid::new(),
+    }
+}
+
 /// Identifiers minted by the portal: ULIDs, which sort by creation time.
 macro_rules! ulid_id {
-    ($name:ident, $field:literal) => {
+    ($name:ident, $field:literal, $mint:path) => {
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
 
         impl $name {
             pub fn generate() -> Self {
-                Self(ulid::Ulid::new().to_string())
+                Self($mint().to_string())
             }
             pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
                 ulid::Ulid::from_string(raw)
@@ -72,10 +88,11 @@ macro_rules! ulid_id {
     };
 }
 
-ulid_id!(AccountId, "account_id");
-ulid_id!(SessionId, "session_id");
-ulid_id!(ChallengeId, "challenge_id");
-ulid_id!(EventId, "event_id");
+ulid_id!(AccountId, "account_id", ulid::Ulid::new);
+ulid_id!(SessionId, "session_id", ulid::Ulid::new);
+// Random, not monotonic: the next challenge id must not be guessable from the last.
+ulid_id!(ChallengeId, "challenge_id", ulid::Ulid::new);
+ulid_id!(EventId, "event_id", monotonic_ulid);
 
 /// A client's identifier as the ECD knows it: letters, digits and dashes, up to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

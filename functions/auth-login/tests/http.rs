@@ -203,3 +203,25 @@ async fn an_api_gateway_event_runs_through_the_same_router() {
         Some("198.51.100.7")
     );
 }
+
+#[tokio::test]
+async fn a_login_costs_four_dynamodb_requests() {
+    let (stack, user, app) = setup().await;
+    stack.dynamo_calls.take();
+    let reply = send(
+        &app,
+        request(
+            "POST",
+            "/auth/login",
+            Some(&body(
+                user.account.username.as_str(),
+                shared::testing::PASSWORD,
+            )),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    // Failure counter and account (in parallel), challenge with SMS counters, audit entry.
+    assert_eq!(stack.dynamo_calls.take(), 4);
+}

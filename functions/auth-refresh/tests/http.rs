@@ -22,8 +22,11 @@ async fn refresh_tokens_rotate_and_a_replayed_one_ends_the_session() {
         )
     };
 
+    stack.dynamo_calls.take();
     let rotated = send(&router, refresh(&tokens.refresh_token)).await;
     assert_eq!(rotated.status, 200, "{rotated:?}");
+    // The account's status, then the conditional swap.
+    assert_eq!(stack.dynamo_calls.take(), 2);
     let next = rotated.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(next, tokens.refresh_token);
     assert!(

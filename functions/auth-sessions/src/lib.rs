@@ -72,11 +72,9 @@ async fn logout(
     State(store): State<Store>,
     PendingTermsActor(actor): PendingTermsActor,
 ) -> ApiResult<StatusCode> {
+    let audit = actor.audit(AuditAction::Logout, Outcome::Success);
     store
-        .delete_session(&actor.account.id, &actor.session.id)
-        .await?;
-    store
-        .append_audit(&actor.audit(AuditAction::Logout, Outcome::Success))
+        .end_session(&actor.account.id, &actor.session.id, &audit)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -102,16 +100,12 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = SessionId::parse(&id)?;
-    if !store.delete_session(&actor.account.id, &id).await? {
+    let audit = actor
+        .audit(AuditAction::SessionRevoked, Outcome::Success)
+        .detail(format!("session={id}"));
+    if !store.end_session(&actor.account.id, &id, &audit).await? {
         return Err(ApiError::ResourceNotFound("the session"));
     }
-    store
-        .append_audit(
-            &actor
-                .audit(AuditAction::SessionRevoked, Outcome::Success)
-                .detail(format!("session={id}")),
-        )
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -42,18 +42,20 @@ async fn every_role_sees_itself_and_the_clients_it_may_act_for() {
         .await;
     let admin = stack.add_account(Role::Admin, &[]).await;
 
+    // The body, and the DynamoDB requests the call made.
     let me = |who| {
         let stack = &stack;
         let router = &router;
         async move {
             let tokens = stack.login(who).await;
+            stack.dynamo_calls.take();
             let reply = send(
                 router,
                 request("GET", "/me", None, Some(&tokens.access_token)),
             )
             .await;
             assert_eq!(reply.status, 200, "{reply:?}");
-            reply.body
+            (reply.body, stack.dynamo_calls.take())
         }
     };
     let ids = |body: &serde_json::Value| -> Vec<String> {
@@ -67,7 +69,11 @@ async fn every_role_sees_itself_and_the_clients_it_may_act_for() {
         ids
     };
 
-    let body = me(&client).await;
+    let (body, calls) = me(&client).await;
+    assert_eq!(
+        calls, 1,
+        "the auth check has all a client-side account needs"
+    );
     assert_eq!(body["account"]["role"], "client");
     assert_eq!(
         body["account"]["username"],
@@ -81,25 +87,26 @@ async fn every_role_sees_itself_and_the_clients_it_may_act_for() {
         Permission::ALL.len()
     );
 
-    let body = me(&representative).await;
+    let (body, _) = me(&representative).await;
     assert_eq!(ids(&body), [represented.id.to_string()]);
     assert_eq!(body["clients"][0]["relation"], "representative");
 
-    let body = me(&authorised).await;
+    let (body, _) = me(&authorised).await;
     assert_eq!(body["clients"][0]["relation"], "authorised_user");
     assert_eq!(
         body["clients"][0]["permissions"],
         serde_json::json!(["agenda", "read_reports"])
     );
 
-    let body = me(&staff).await;
+    let (body, calls) = me(&staff).await;
+    assert_eq!(calls, 2, "staff: the auth check, then their team's clients");
     let mut team_a = vec![own.id.to_string(), represented.id.to_string()];
     team_a.sort();
     assert_eq!(ids(&body), team_a);
     assert!(!ids(&body).contains(&elsewhere.id.to_string()));
     assert_eq!(body["clients"][0]["relation"], "care_team");
 
-    let body = me(&admin).await;
+    let (body, _) = me(&admin).await;
     assert!(ids(&body).is_empty());
 }
 

@@ -24,8 +24,14 @@ async fn anyone_can_read_the_terms_and_a_session_accepts_the_current_version() {
         terms: Arc::new(stack.terms.clone()),
     }));
 
+    stack.dynamo_calls.take();
     let terms = send(&router, request("GET", "/terms", None, None)).await;
     assert_eq!(terms.status, 200);
+    assert_eq!(
+        stack.dynamo_calls.take(),
+        0,
+        "the terms come from configuration"
+    );
     assert_eq!(terms.body["version"], TERMS_VERSION);
     for field in [
         "terms_url",
@@ -59,8 +65,11 @@ async fn anyone_can_read_the_terms_and_a_session_accepts_the_current_version() {
     .await;
     assert_eq!(anonymous.status, 401);
 
+    stack.dynamo_calls.take();
     let accepted = send(&router, accept(TERMS_VERSION)).await;
     assert_eq!(accepted.status, 200, "{accepted:?}");
+    // The auth check, then acceptance and its audit entry in one transaction.
+    assert_eq!(stack.dynamo_calls.take(), 2);
     assert_eq!(accepted.body["version"], TERMS_VERSION);
     let account = stack
         .store

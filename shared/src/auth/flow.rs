@@ -286,13 +286,6 @@ impl CodeStep {
             user_agent: origin.user_agent.clone(),
             source_ip: origin.source_ip.clone(),
         };
-        match self.store.complete_login(&challenge, max, &session).await {
-            Ok(()) => {}
-            // Used a moment ago by another request, or the account was blocked meanwhile.
-            Err(StoreError::ConditionFailed) => return Err(ApiError::ChallengeInvalid),
-            Err(err) => return Err(err.into()),
-        }
-
         let terms_current =
             account.terms_version.as_deref() == Some(self.settings.terms_version.as_str());
         let in_session = |action| {
@@ -300,20 +293,26 @@ impl CodeStep {
                 .role(account.role)
                 .session(&session.id)
         };
-        self.store
-            .append_audit(
-                &in_session(AuditAction::LoginSucceeded)
-                    .detail(format!("terms_version={}", self.settings.terms_version)),
-            )
-            .await?;
+        let mut audit = vec![
+            in_session(AuditAction::LoginSucceeded)
+                .detail(format!("terms_version={}", self.settings.terms_version)),
+        ];
         // Art 1.4: every login is agreement to the terms in force, for whoever has accepted them.
         if terms_current {
-            self.store
-                .append_audit(
-                    &in_session(AuditAction::TermsAgreed)
-                        .detail(format!("version={}", self.settings.terms_version)),
-                )
-                .await?;
+            audit.push(
+                in_session(AuditAction::TermsAgreed)
+                    .detail(format!("version={}", self.settings.terms_version)),
+            );
+        }
+        match self
+            .store
+            .complete_login(&challenge, max, &session, &audit)
+            .await
+        {
+            Ok(()) => {}
+            // Used a moment ago by another request, or the account was blocked meanwhile.
+            Err(StoreError::ConditionFailed) => return Err(ApiError::ChallengeInvalid),
+            Err(err) => return Err(err.into()),
         }
         Ok(IssuedTokens {
             access_token: self

@@ -360,18 +360,29 @@ impl Store {
         Ok(())
     }
 
-    pub async fn accept_terms(&self, id: &AccountId, version: &str, at: Epoch) -> StoreResult<()> {
-        self.client
-            .update_item()
+    /// Records that the account accepted terms `version`, with its audit entry, in one
+    /// transaction.
+    pub async fn accept_terms(
+        &self,
+        id: &AccountId,
+        version: &str,
+        at: Epoch,
+        audit: &crate::audit::AuditEvent,
+    ) -> StoreResult<()> {
+        let update = Update::builder()
             .table_name(self.table())
             .set_key(Some(key(account_pk(id), PROFILE)))
             .condition_expression("attribute_exists(pk)")
             .update_expression("SET terms_version = :version, terms_accepted_at = :at")
             .expression_attribute_values(":version", s(version))
             .expression_attribute_values(":at", n(at))
-            .send()
-            .await?;
-        Ok(())
+            .build()
+            .map_err(build_error)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(update).build(),
+            super::audit::audit_write(self.table(), audit)?,
+        ])
+        .await
     }
 
     /// The clients of a care team, for staff.

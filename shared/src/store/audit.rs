@@ -1,7 +1,7 @@
 //! Audit entries are stored under the client they concern, else under the acting account, else
 //! under the username a failed login named; each newest-last by its time-ordered id.
 
-use super::{Keyed, Store, StoreResult, query_all, record, s};
+use super::{Item, Keyed, Store, StoreResult, query_all, record, s};
 use crate::audit::AuditEvent;
 use crate::types::AccountId;
 
@@ -18,18 +18,30 @@ fn account_audit_pk(account: &AccountId) -> String {
     format!("AUDIT#ACCOUNT#{account}")
 }
 
+pub(super) fn audit_item(event: &AuditEvent) -> StoreResult<Item> {
+    let mut keyed = Keyed::new(subject_pk(event), format!("EVENT#{}", event.id), event);
+    // Entries about a client stay findable from the account that acted.
+    if let (Some(_), Some(actor)) = (&event.client, &event.actor) {
+        keyed = keyed.gsi1(account_audit_pk(actor), format!("EVENT#{}", event.id));
+    }
+    keyed.into_item()
+}
+
+/// The entry as a write of a transaction, so that a change and its record land together.
+pub(super) fn audit_write(
+    table: &str,
+    event: &AuditEvent,
+) -> StoreResult<aws_sdk_dynamodb::types::TransactWriteItem> {
+    Ok(super::accounts::put(table, audit_item(event)?))
+}
+
 impl Store {
     /// Appends an entry; an entry is never overwritten.
     pub async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        let mut keyed = Keyed::new(subject_pk(event), format!("EVENT#{}", event.id), event);
-        // Entries about a client stay findable from the account that acted.
-        if let (Some(_), Some(actor)) = (&event.client, &event.actor) {
-            keyed = keyed.gsi1(account_audit_pk(actor), format!("EVENT#{}", event.id));
-        }
         self.client
             .put_item()
             .table_name(self.table())
-            .set_item(Some(keyed.into_item()?))
+            .set_item(Some(audit_item(event)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await?;

@@ -5,8 +5,10 @@ use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{account_pk, build_error, put};
+use super::audit::audit_write;
 use super::sessions::session_item;
 use super::{Epoch, Keyed, Session, Store, StoreResult, key, n, record, s};
+use crate::audit::AuditEvent;
 use crate::types::{AccountId, ChallengeId, PhoneNumber, Username};
 
 const WINDOW_SECONDS: Epoch = 3600;
@@ -277,14 +279,15 @@ impl Store {
         Ok(Some(challenge.attempts))
     }
 
-    /// Consumes the challenge and starts the session in one transaction: a challenge is used at
-    /// most once, even by two requests at the same moment, and only an active account gets a
-    /// session. `ConditionFailed` when any of that does not hold.
+    /// Consumes the challenge, starts the session and records the login in one transaction: a
+    /// challenge is used at most once, even by two requests at the same moment, and only an
+    /// active account gets a session. `ConditionFailed` when any of that does not hold.
     pub async fn complete_login(
         &self,
         challenge: &Challenge,
         max_attempts: u32,
         session: &Session,
+        audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let consume = Delete::builder()
             .table_name(self.table())
@@ -303,11 +306,14 @@ impl Store {
             .expression_attribute_values(":now", n(session.created_at))
             .build()
             .map_err(build_error)?;
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().delete(consume).build(),
             put(self.table(), session_item(session)?),
             TransactWriteItem::builder().update(account_active).build(),
         ];
+        for event in audit {
+            writes.push(audit_write(self.table(), event)?);
+        }
         self.transact(writes).await
     }
 }

@@ -2,11 +2,13 @@
 //! A session lives in its account's partition, which lets the auth check read account, grants
 //! and session in one query.
 
-use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{Delete, DeleteRequest, TransactWriteItem, WriteRequest};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{SESSION_PREFIX, account_pk};
+use super::audit::audit_write;
 use super::{Epoch, Keyed, Store, StoreError, StoreResult, key, n, query_all, record, s};
+use crate::audit::AuditEvent;
 use crate::types::{AccountId, SessionId};
 
 /// DynamoDB takes at most 25 writes per batch.
@@ -74,8 +76,33 @@ impl Store {
         query_all(query).await?.into_iter().map(record).collect()
     }
 
+    /// Ends one session and records why, in one transaction; `false` when the account has no
+    /// such session (and nothing is written).
+    pub async fn end_session(
+        &self,
+        account: &AccountId,
+        id: &SessionId,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let delete = Delete::builder()
+            .table_name(self.table())
+            .set_key(Some(key(account_pk(account), session_sk(id))))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(super::accounts::build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            audit_write(self.table(), audit)?,
+        ];
+        match self.transact(writes).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Ends one session; `false` when the account has no such session.
-    pub async fn delete_session(&self, account: &AccountId, id: &SessionId) -> StoreResult<bool> {
+    async fn delete_session(&self, account: &AccountId, id: &SessionId) -> StoreResult<bool> {
         let result = self
             .client
             .delete_item()
