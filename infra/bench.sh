@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Regenerates BENCHMARKS.md: cold start of every function against the floor (an empty
+# lambda_http function), arm64 package sizes (from `infra/sam-build.sh`, if it ran), peak memory,
+# warm latency with DynamoDB requests per route, and login cost. Starts its own moto.
+set -euo pipefail
+source "$(dirname "$0")/scripts/common.sh"
+export MOTO_PORT="${MOTO_PORT:-5057}"
+cd "$ROOT"
+
+ensure_venv
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+echo "==> release build of every function and the floor"
+cargo build --release --quiet -p auth-login -p auth-verify -p auth-refresh -p auth-sessions -p terms -p me -p bench-floor
+cargo build --quiet -p bench
+# The floor's arm64 package, next to the functions' from `sam build`, when cargo-lambda is here.
+if [ -x "$ROOT/.venv-sam/bin/cargo-lambda" ]; then
+  PATH="$ROOT/.venv-sam/bin:$PATH" cargo lambda build --release --arm64 --quiet -p bench-floor
+fi
+
+LOGS="$(mktemp -d)"
+trap 'stop_pid "${MOTO_PID:-}"' EXIT INT TERM
+start_moto "$LOGS/moto.log"
+export TABLE_NAME="bench-$(date +%s)"
+BENCH_BIN_DIR="$TARGET/release" "$TARGET/debug/bench" >"$LOGS/tables.md"
+
+{
+  sed -n '1,/^<!-- figures -->$/p' BENCHMARKS.md
+  echo
+  echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores of $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(rustc --version)."
+  echo
+  cat "$LOGS/tables.md"
+} >"$LOGS/BENCHMARKS.md"
+mv "$LOGS/BENCHMARKS.md" BENCHMARKS.md
+cat "$LOGS/tables.md"

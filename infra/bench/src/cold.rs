@@ -1,0 +1,172 @@
+//! Cold start: each function's release binary started against the local Runtime API, timed from
+//! process start to its first poll for work (init) and to its first answered invocation.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::emulator::Emulator;
+
+/// A function and the request its cold start is measured with: one its router answers without
+/// a DynamoDB round trip, so that the figure is the function's own start, not moto's speed.
+pub struct Subject {
+    pub binary: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub body: Option<&'static str>,
+    pub expect_status: u16,
+}
+
+pub const SUBJECTS: &[Subject] = &[
+    Subject {
+        binary: "bench-floor",
+        method: "GET",
+        path: "/",
+        body: None,
+        expect_status: 200,
+    },
+    Subject {
+        binary: "auth-login",
+        method: "POST",
+        path: "/auth/login",
+        body: Some("{}"),
+        expect_status: 400,
+    },
+    Subject {
+        binary: "auth-verify",
+        method: "POST",
+        path: "/auth/verify",
+        body: Some("{}"),
+        expect_status: 400,
+    },
+    Subject {
+        binary: "auth-refresh",
+        method: "POST",
+        path: "/auth/refresh",
+        body: Some("{}"),
+        expect_status: 400,
+    },
+    Subject {
+        binary: "auth-sessions",
+        method: "GET",
+        path: "/auth/sessions",
+        body: None,
+        expect_status: 401,
+    },
+    Subject {
+        binary: "terms",
+        method: "GET",
+        path: "/terms",
+        body: None,
+        expect_status: 200,
+    },
+    Subject {
+        binary: "me",
+        method: "GET",
+        path: "/me",
+        body: None,
+        expect_status: 401,
+    },
+];
+
+/// An API Gateway HTTP API (v2) event for `subject`.
+pub fn event(subject: &Subject) -> String {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{} {}", subject.method, subject.path),
+        "rawPath": subject.path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "user-agent": "bench"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "bench",
+            "domainName": "bench.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "bench",
+            "http": {"method": subject.method, "path": subject.path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "bench"},
+            "requestId": "bench",
+            "routeKey": format!("{} {}", subject.method, subject.path),
+            "stage": "$default",
+            "time": "03/Dec/2026:12:00:00 +0000",
+            "timeEpoch": 1796299200000u64
+        },
+        "body": subject.body,
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+pub struct ColdRun {
+    pub init: Duration,
+    pub first_answer: Duration,
+    /// Peak resident memory in KiB over the cold start and the warm invocations, if any ran.
+    pub peak_rss_kib: Option<u64>,
+}
+
+fn status_of(body: &str) -> Option<u16> {
+    serde_json::from_str::<serde_json::Value>(body).ok()?["statusCode"]
+        .as_u64()
+        .map(|s| s as u16)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+/// Starts `binary` once, answers one event cold and then `warm` more, and stops it.
+pub async fn run_once(binary: &Path, subject: &Subject, warm: usize) -> Result<ColdRun, String> {
+    let mut emulator = Emulator::start().await;
+    let event = event(subject);
+    emulator.push(&event);
+    let started = std::time::Instant::now();
+    let mut child = tokio::process::Command::new(binary)
+        .env("AWS_LAMBDA_RUNTIME_API", &emulator.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", subject.binary)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|err| format!("{}: {err}", binary.display()))?;
+    let answer = emulator
+        .answer()
+        .await
+        .ok_or_else(|| format!("{} never answered", subject.binary))?;
+    if answer.error || status_of(&answer.body) != Some(subject.expect_status) {
+        return Err(format!("{} answered {}", subject.binary, answer.body));
+    }
+    let init = emulator
+        .first_poll()
+        .ok_or("no poll before the answer")?
+        .duration_since(started);
+    let first_answer = answer.at.duration_since(started);
+    for _ in 0..warm {
+        emulator.push(&event);
+        let answer = emulator
+            .answer()
+            .await
+            .ok_or("a warm invocation went unanswered")?;
+        if answer.error {
+            return Err(format!("{} failed warm: {}", subject.binary, answer.body));
+        }
+    }
+    let peak = if warm > 0 {
+        child.id().and_then(peak_rss_kib)
+    } else {
+        None
+    };
+    let _ = child.kill().await;
+    Ok(ColdRun {
+        init,
+        first_answer,
+        peak_rss_kib: peak,
+    })
+}

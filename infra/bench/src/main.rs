@@ -1,0 +1,157 @@
+//! `infra/bench.sh` runs this: prints the tables of BENCHMARKS.md.
+//!
+//! Environment: `BENCH_BIN_DIR` (the release binaries), `BENCH_RUNS` (cold starts per function,
+//! default 10), `BENCH_WARM` (warm invocations after the first cold start, default 1000),
+//! `BENCH_SAMPLES` (requests per cheap route, default 200), `AWS_ENDPOINT_URL` (moto).
+
+mod cold;
+mod emulator;
+mod warm;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1}", duration.as_secs_f64() * 1000.0)
+}
+
+fn median(sorted: &[Duration]) -> Duration {
+    sorted[sorted.len() / 2]
+}
+
+/// The zip Lambda takes: the `bootstrap` alone, deflated.
+fn zipped_size(bootstrap: &std::path::Path) -> Option<u64> {
+    let zip = std::env::temp_dir().join(format!("bench-{}.zip", std::process::id()));
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z: z.write(sys.argv[2], 'bootstrap')",
+        ])
+        .arg(&zip)
+        .arg(bootstrap)
+        .status()
+        .ok()?;
+    let size = status
+        .success()
+        .then(|| std::fs::metadata(&zip).ok().map(|m| m.len()))
+        .flatten();
+    let _ = std::fs::remove_file(&zip);
+    size
+}
+
+/// Where `sam build` (or cargo-lambda, for the floor) left each arm64 bootstrap.
+fn arm64_bootstrap(root: &std::path::Path, binary: &str) -> Option<PathBuf> {
+    let logical_id: String = binary
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<String>()
+        + "Function";
+    [
+        root.join(".aws-sam/build")
+            .join(&logical_id)
+            .join("bootstrap"),
+        root.join("target/lambda").join(binary).join("bootstrap"),
+    ]
+    .into_iter()
+    .find(|path| path.exists())
+}
+
+fn main() {
+    // Before any thread: the configuration every function reads, inherited by the binaries.
+    let settled = local_stack::prepare_environment();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async move {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("root");
+        let bin_dir = std::env::var("BENCH_BIN_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release"));
+        let runs = env_number("BENCH_RUNS", 10).max(1);
+        let warm_invocations = env_number("BENCH_WARM", 1000);
+        let samples = env_number("BENCH_SAMPLES", 200);
+        let _ = settled;
+
+        println!("## Cold start, package size and memory\n");
+        println!("Cold start: process start to the first invocation answered, {runs} runs each (median, min–max); init: process start to the first poll of the Runtime API. Ratio: median cold start over the floor's. Package: the arm64 `bootstrap` as `sam build` makes it, zipped. Peak RSS: over the cold start and {warm_invocations} warm invocations.\n");
+        println!("| function | cold start ms | spread ms | init ms | ratio to floor | package KiB (zip) | bootstrap KiB | peak RSS MiB |");
+        println!("|---|---|---|---|---|---|---|---|");
+        let mut floor = None;
+        for subject in cold::SUBJECTS {
+            let binary = bin_dir.join(subject.binary);
+            let mut firsts = Vec::new();
+            let mut inits = Vec::new();
+            let mut peak = None;
+            for run in 0..runs {
+                let warm = if run == 0 { warm_invocations } else { 0 };
+                match cold::run_once(&binary, subject, warm).await {
+                    Ok(measured) => {
+                        firsts.push(measured.first_answer);
+                        inits.push(measured.init);
+                        peak = peak.or(measured.peak_rss_kib);
+                    }
+                    Err(err) => {
+                        eprintln!("{err}");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            firsts.sort();
+            inits.sort();
+            let cold = median(&firsts);
+            let floor_ms = *floor.get_or_insert(cold);
+            let package = arm64_bootstrap(&root, subject.binary);
+            let zipped = package.as_deref().and_then(zipped_size).map(|b| (b / 1024).to_string()).unwrap_or_else(|| "–".into());
+            let raw = package
+                .and_then(|path| std::fs::metadata(path).ok())
+                .map(|m| (m.len() / 1024).to_string())
+                .unwrap_or_else(|| "–".into());
+            println!(
+                "| {} | {} | {}–{} | {} | {:.2} | {zipped} | {raw} | {} |",
+                subject.binary,
+                ms(cold),
+                ms(firsts[0]),
+                ms(firsts[firsts.len() - 1]),
+                ms(median(&inits)),
+                cold.as_secs_f64() / floor_ms.as_secs_f64(),
+                peak.map(|kib| format!("{:.1}", kib as f64 / 1024.0)).unwrap_or_else(|| "–".into()),
+            );
+        }
+
+        let costly = (samples / 10).max(6);
+        let (routes, login) = warm::routes(samples, costly).await;
+        println!("\n## Warm latency per route (in process, against moto)\n");
+        println!("The finished routers as the functions serve them, called in process; DynamoDB is moto (Python) on loopback, which dominates these times. There is no no-op store yet, so our own overhead is not shown apart.\n");
+        println!("| route | requests | p50 ms | p99 ms | DynamoDB requests per call |");
+        println!("|---|---|---|---|---|");
+        for figure in routes {
+            println!(
+                "| `{}` | {} | {} | {} | {:.1} |",
+                figure.route,
+                figure.samples,
+                ms(figure.p50),
+                ms(figure.p99),
+                figure.dynamo_per_request
+            );
+        }
+        println!("\n## Login cost\n");
+        println!(
+            "| what | median ms |\n|---|---|\n| argon2id verify (m = {} KiB, t = {}, p = {}) | {} |\n| whole login: `POST /auth/login` + `POST /auth/verify` | {} |",
+            shared::auth::password::MEMORY_KIB,
+            shared::auth::password::ITERATIONS,
+            shared::auth::password::PARALLELISM,
+            ms(login.argon2_verify),
+            ms(login.whole_login)
+        );
+        println!("\n## Sync and sweep\n\nNot measured yet: the ECD sync and the closure sweep are not built.");
+    });
+}

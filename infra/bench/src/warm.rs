@@ -1,0 +1,267 @@
+//! Warm latency of every route, in process against moto, with the DynamoDB requests each makes:
+//! the finished routers exactly as the functions serve them, on one fresh table.
+
+use serde_json::json;
+use shared::store::{Relation, Role};
+use shared::testing::{PASSWORD, TestAccount, TestStack, app, request, send};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct RouteFigure {
+    pub route: &'static str,
+    pub samples: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub dynamo_per_request: f64,
+}
+
+pub struct LoginCost {
+    pub argon2_verify: Duration,
+    pub whole_login: Duration,
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index]
+}
+
+struct Timer {
+    times: Vec<Duration>,
+    calls: usize,
+}
+
+impl Timer {
+    fn new() -> Self {
+        Self {
+            times: Vec::new(),
+            calls: 0,
+        }
+    }
+
+    /// Times `call` and counts the DynamoDB requests it made, asserting its status.
+    async fn time(
+        &mut self,
+        stack: &TestStack,
+        router: &axum::Router,
+        request: axum::http::Request<axum::body::Body>,
+        status: u16,
+    ) {
+        stack.dynamo_calls.take();
+        let started = Instant::now();
+        let reply = send(router, request).await;
+        self.times.push(started.elapsed());
+        self.calls += stack.dynamo_calls.take();
+        assert_eq!(reply.status.as_u16(), status, "{reply:?}");
+    }
+
+    fn figure(mut self, route: &'static str) -> RouteFigure {
+        self.times.sort();
+        RouteFigure {
+            route,
+            samples: self.times.len(),
+            p50: percentile(&self.times, 0.5),
+            p99: percentile(&self.times, 0.99),
+            dynamo_per_request: self.calls as f64 / self.times.len() as f64,
+        }
+    }
+}
+
+pub async fn routes(cheap: usize, costly: usize) -> (Vec<RouteFigure>, LoginCost) {
+    let mut stack = TestStack::new().await;
+    // The bench logs in far more often than any person may.
+    stack.settings.sms_limits.per_account_per_hour = u32::MAX / 2;
+    stack.settings.sms_limits.per_number_per_hour = u32::MAX / 2;
+    let client = stack.add_client("bench").await;
+    let user: TestAccount = stack
+        .add_account(Role::Client, &[(&client, Relation::ClientSelf, &[])])
+        .await;
+
+    let login = app(auth_login::router(stack.password_step()));
+    let verify = app(auth_verify::router(stack.code_step()));
+    let refresh = app(auth_refresh::router(stack.refresh_step()));
+    let sessions = app(auth_sessions::router(auth_sessions::SessionsState {
+        store: stack.store.clone(),
+        auth: stack.authenticator(),
+    }));
+    let terms_router = app(terms::router(terms::TermsState {
+        store: stack.store.clone(),
+        auth: stack.authenticator(),
+        terms: Arc::new(stack.terms.clone()),
+    }));
+    let me_router = app(me::router(me::MeState {
+        store: stack.store.clone(),
+        auth: stack.authenticator(),
+    }));
+    let login_body = json!({"username": user.account.username, "password": PASSWORD}).to_string();
+    let mut figures = Vec::new();
+
+    let mut timer = Timer::new();
+    for _ in 0..cheap {
+        timer
+            .time(
+                &stack,
+                &terms_router,
+                request("GET", "/terms", None, None),
+                200,
+            )
+            .await;
+    }
+    figures.push(timer.figure("GET /terms"));
+
+    let tokens = stack.login(&user).await;
+    let access = tokens.access_token.clone();
+    for (route, router, path) in [
+        ("GET /me", &me_router, "/me"),
+        ("GET /auth/sessions", &sessions, "/auth/sessions"),
+    ] {
+        let mut timer = Timer::new();
+        for _ in 0..cheap {
+            timer
+                .time(
+                    &stack,
+                    router,
+                    request("GET", path, None, Some(&access)),
+                    200,
+                )
+                .await;
+        }
+        figures.push(timer.figure(route));
+    }
+    let mut timer = Timer::new();
+    let accept = json!({"version": shared::testing::TERMS_VERSION}).to_string();
+    for _ in 0..cheap {
+        timer
+            .time(
+                &stack,
+                &terms_router,
+                request("POST", "/terms/accept", Some(&accept), Some(&access)),
+                200,
+            )
+            .await;
+    }
+    figures.push(timer.figure("POST /terms/accept"));
+
+    let mut timer = Timer::new();
+    let mut refresh_token = tokens.refresh_token.clone();
+    for _ in 0..cheap {
+        let body = json!({"refresh_token": refresh_token}).to_string();
+        stack.dynamo_calls.take();
+        let started = Instant::now();
+        let reply = send(
+            &refresh,
+            request("POST", "/auth/refresh", Some(&body), None),
+        )
+        .await;
+        timer.times.push(started.elapsed());
+        timer.calls += stack.dynamo_calls.take();
+        assert_eq!(reply.status, 200, "{reply:?}");
+        refresh_token = reply.body["refresh_token"]
+            .as_str()
+            .expect("a new token")
+            .to_owned();
+    }
+    figures.push(timer.figure("POST /auth/refresh"));
+
+    // Login and code: each code is read from moto between the two timed steps.
+    let (mut password_timer, mut code_timer) = (Timer::new(), Timer::new());
+    let mut whole = Vec::new();
+    let mut spare_sessions = Vec::new();
+    for _ in 0..costly {
+        stack.dynamo_calls.take();
+        let started = Instant::now();
+        let reply = send(
+            &login,
+            request("POST", "/auth/login", Some(&login_body), None),
+        )
+        .await;
+        let password_time = started.elapsed();
+        password_timer.times.push(password_time);
+        password_timer.calls += stack.dynamo_calls.take();
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let code = stack.sms_code(&user.account.phone).await;
+        let body =
+            json!({"challenge_id": reply.body["challenge_id"], "code": code.as_str()}).to_string();
+        let started = Instant::now();
+        let reply = send(&verify, request("POST", "/auth/verify", Some(&body), None)).await;
+        let code_time = started.elapsed();
+        code_timer.times.push(code_time);
+        code_timer.calls += stack.dynamo_calls.take();
+        assert_eq!(reply.status, 200, "{reply:?}");
+        whole.push(password_time + code_time);
+        spare_sessions.push((
+            reply.body["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+            reply.body["session_id"].as_str().expect("id").to_owned(),
+        ));
+    }
+    figures.push(password_timer.figure("POST /auth/login"));
+    figures.push(code_timer.figure("POST /auth/verify"));
+
+    // Session-ending routes each use up a session made above.
+    let mut timer = Timer::new();
+    let third = spare_sessions.len() / 3;
+    for (_, id) in spare_sessions.drain(..third) {
+        let path = format!("/auth/sessions/{id}");
+        timer
+            .time(
+                &stack,
+                &sessions,
+                request("DELETE", &path, None, Some(&access)),
+                204,
+            )
+            .await;
+    }
+    figures.push(timer.figure("DELETE /auth/sessions/{id}"));
+    let mut timer = Timer::new();
+    for (token, _) in spare_sessions.drain(..third) {
+        timer
+            .time(
+                &stack,
+                &sessions,
+                request("POST", "/auth/logout", None, Some(&token)),
+                204,
+            )
+            .await;
+    }
+    figures.push(timer.figure("POST /auth/logout"));
+    let mut timer = Timer::new();
+    for _ in 0..third.max(1) {
+        let fresh = stack.login(&user).await;
+        timer
+            .time(
+                &stack,
+                &sessions,
+                request("POST", "/auth/logout-all", None, Some(&fresh.access_token)),
+                204,
+            )
+            .await;
+    }
+    figures.push(timer.figure("POST /auth/logout-all"));
+
+    // Argon2 alone, with the parameters in force.
+    let mut argon = Vec::new();
+    let stored = stack
+        .store
+        .get_account(&user.account.id)
+        .await
+        .expect("store")
+        .expect("account")
+        .password_hash;
+    for _ in 0..costly {
+        let started = Instant::now();
+        let ok = shared::auth::password::verify(PASSWORD.into(), Some(stored.clone())).await;
+        argon.push(started.elapsed());
+        assert!(ok);
+    }
+    argon.sort();
+    whole.sort();
+    (
+        figures,
+        LoginCost {
+            argon2_verify: percentile(&argon, 0.5),
+            whole_login: percentile(&whole, 0.5),
+        },
+    )
+}
