@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 use shared::audit::{AuditAction, Origin};
-use shared::auth::flow::IssuedTokens;
+use shared::auth::flow::{ChallengeStarted, IssuedTokens};
 use shared::notify::SmsSender;
 use shared::problem::ApiError;
 use shared::store::{AccountStatus, Permission, Relation, Role, SmsLimits};
@@ -17,6 +17,15 @@ async fn stack_with_user() -> (TestStack, TestAccount) {
         .add_account(Role::Client, &[(&client, Relation::ClientSelf, &[])])
         .await;
     (stack, user)
+}
+
+/// Step one with the right password, which must succeed.
+async fn start(stack: &TestStack, user: &TestAccount) -> ChallengeStarted {
+    stack
+        .password_step()
+        .run(&user.account.username, user.password.clone(), &origin())
+        .await
+        .unwrap()
 }
 
 fn origin() -> Origin {
@@ -45,11 +54,7 @@ fn wrong_code(right: &OtpCode) -> OtpCode {
 #[tokio::test]
 async fn password_then_code_starts_a_session_and_audits_it() {
     let (stack, user) = stack_with_user().await;
-    let started = stack
-        .password_step()
-        .run(&user.account.username, user.password.clone(), &origin())
-        .await
-        .unwrap();
+    let started = start(&stack, &user).await;
     assert_eq!(started.phone_hint, user.account.phone.masked());
     let code = stack.sms_code(&user.account.phone).await;
     let tokens: IssuedTokens = stack
@@ -183,11 +188,7 @@ async fn a_correct_password_clears_the_failure_count() {
 #[tokio::test]
 async fn five_wrong_codes_end_the_challenge() {
     let (stack, user) = stack_with_user().await;
-    let started = stack
-        .password_step()
-        .run(&user.account.username, user.password.clone(), &origin())
-        .await
-        .unwrap();
+    let started = start(&stack, &user).await;
     let right = stack.sms_code(&user.account.phone).await;
     let wrong = wrong_code(&right);
     for remaining in (0..5).rev() {
@@ -226,11 +227,7 @@ async fn five_wrong_codes_end_the_challenge() {
 async fn an_expired_code_is_refused() {
     let (mut stack, user) = stack_with_user().await;
     stack.settings.code_ttl_seconds = 1;
-    let started = stack
-        .password_step()
-        .run(&user.account.username, user.password.clone(), &origin())
-        .await
-        .unwrap();
+    let started = start(&stack, &user).await;
     let code = stack.sms_code(&user.account.phone).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let result = stack
@@ -278,11 +275,7 @@ async fn a_code_works_once_and_only_for_its_own_challenge() {
 #[tokio::test]
 async fn two_simultaneous_uses_of_one_code_start_one_session() {
     let (stack, user) = stack_with_user().await;
-    let started = stack
-        .password_step()
-        .run(&user.account.username, user.password.clone(), &origin())
-        .await
-        .unwrap();
+    let started = start(&stack, &user).await;
     let code = stack.sms_code(&user.account.phone).await;
     let (a, b, from) = (stack.code_step(), stack.code_step(), origin());
     let (first, second) = tokio::join!(
@@ -403,11 +396,7 @@ async fn blocked_locked_and_closed_accounts_cannot_log_in_or_refresh() {
 #[tokio::test]
 async fn an_account_blocked_between_password_and_code_gets_no_session() {
     let (stack, user) = stack_with_user().await;
-    let started = stack
-        .password_step()
-        .run(&user.account.username, user.password.clone(), &origin())
-        .await
-        .unwrap();
+    let started = start(&stack, &user).await;
     let code = stack.sms_code(&user.account.phone).await;
     stack
         .store

@@ -11,7 +11,9 @@ use crate::audit::{AuditAction, AuditEvent, Origin, Outcome};
 use crate::config::{self, ConfigError};
 use crate::notify::SmsSender;
 use crate::problem::{ApiError, ApiResult};
-use crate::store::{Challenge, Epoch, RotateOutcome, Session, SmsLimits, Store, StoreError};
+use crate::store::{
+    Account, Challenge, Epoch, RotateOutcome, Session, SmsLimits, Store, StoreError,
+};
 use crate::types::{ChallengeId, OtpCode, SessionId, Username};
 
 /// The rules of a login, all configurable per organisation.
@@ -86,6 +88,30 @@ pub struct IssuedTokens {
     pub refresh_token: String,
     pub session_id: SessionId,
     pub terms_acceptance_required: bool,
+}
+
+impl IssuedTokens {
+    fn new(
+        signer: &TokenSigner,
+        account: &Account,
+        session: SessionId,
+        refresh: &RefreshToken,
+        settings: &LoginSettings,
+        now: Epoch,
+    ) -> Self {
+        Self {
+            access_token: signer
+                .issue(&account.id, &session, now)
+                .expose_secret()
+                .to_owned(),
+            token_type: "Bearer",
+            expires_in: signer.ttl_seconds(),
+            refresh_token: refresh.expose(),
+            session_id: session,
+            terms_acceptance_required: account.terms_version.as_deref()
+                != Some(settings.terms_version.as_str()),
+        }
+    }
 }
 
 fn epoch_now() -> Epoch {
@@ -314,18 +340,14 @@ impl CodeStep {
             Err(StoreError::ConditionFailed) => return Err(ApiError::ChallengeInvalid),
             Err(err) => return Err(err.into()),
         }
-        Ok(IssuedTokens {
-            access_token: self
-                .signer
-                .issue(&account.id, &session.id, now)
-                .expose_secret()
-                .to_owned(),
-            token_type: "Bearer",
-            expires_in: self.signer.ttl_seconds(),
-            refresh_token: refresh.expose(),
-            session_id: session.id,
-            terms_acceptance_required: !terms_current,
-        })
+        Ok(IssuedTokens::new(
+            &self.signer,
+            &account,
+            session.id,
+            &refresh,
+            &self.settings,
+            now,
+        ))
     }
 }
 
@@ -361,19 +383,14 @@ impl RefreshStep {
             )
             .await?;
         match outcome {
-            RotateOutcome::Rotated(session) => Ok(IssuedTokens {
-                access_token: self
-                    .signer
-                    .issue(&account.id, &session.id, now)
-                    .expose_secret()
-                    .to_owned(),
-                token_type: "Bearer",
-                expires_in: self.signer.ttl_seconds(),
-                refresh_token: next.expose(),
-                session_id: session.id,
-                terms_acceptance_required: account.terms_version.as_deref()
-                    != Some(self.settings.terms_version.as_str()),
-            }),
+            RotateOutcome::Rotated(session) => Ok(IssuedTokens::new(
+                &self.signer,
+                &account,
+                session.id,
+                &next,
+                &self.settings,
+                now,
+            )),
             RotateOutcome::Reused => {
                 self.store
                     .append_audit(
