@@ -1,8 +1,9 @@
 //! `infra/bench.sh` runs this: prints the tables of BENCHMARKS.md.
 //!
 //! Environment: `BENCH_BIN_DIR` (the release binaries), `BENCH_RUNS` (cold starts per function,
-//! default 10), `BENCH_WARM` (warm invocations after the first cold start, default 1000),
-//! `BENCH_SAMPLES` (requests per cheap route, default 200), `AWS_ENDPOINT_URL` (moto).
+//! default 30), `BENCH_WARM` (warm invocations after the first cold start, default 1000),
+//! `BENCH_SAMPLES` (requests per cheap route, default 200), `AWS_ENDPOINT_URL` (moto),
+//! `BENCH_COLD_ONLY` (set: only the cold-start table, e.g. to compare build profiles).
 
 mod cold;
 mod emulator;
@@ -76,28 +77,36 @@ fn main() {
     runtime.block_on(async move {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("root");
         let bin_dir = std::env::var("BENCH_BIN_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release"));
-        let runs = env_number("BENCH_RUNS", 10).max(1);
+        let runs = env_number("BENCH_RUNS", 30).max(1);
         let warm_invocations = env_number("BENCH_WARM", 1000);
         let samples = env_number("BENCH_SAMPLES", 200);
         let _ = settled;
 
         println!("## Cold start, package size and memory\n");
-        println!("Cold start: process start to the first invocation answered, {runs} runs each (median, min–max); init: process start to the first poll of the Runtime API. Ratio: median cold start over the floor's. Package: the arm64 `bootstrap` as `sam build` makes it, zipped. Peak RSS: over the cold start and {warm_invocations} warm invocations.\n");
+        println!("Cold start: process start to the first invocation answered, {runs} runs each, taken in turns across the functions (median, min–max); init: process start to the first poll of the Runtime API. Ratio: median cold start over the floor's. Package: the arm64 `bootstrap` as `sam build` makes it, zipped. Peak RSS: over the cold start and {warm_invocations} warm invocations.\n");
         println!("| function | cold start ms | spread ms | init ms | ratio to floor | package KiB (zip) | bootstrap KiB | peak RSS MiB |");
         println!("|---|---|---|---|---|---|---|---|");
-        let mut floor = None;
-        for subject in cold::SUBJECTS {
-            let binary = bin_dir.join(subject.binary);
-            let mut firsts = Vec::new();
-            let mut inits = Vec::new();
-            let mut peak = None;
-            for run in 0..runs {
+        // Runs go round the functions in turn, so that whatever else the machine does falls on
+        // all of them alike; the first run of each also does the warm invocations.
+        let built: Vec<&cold::Subject> = cold::SUBJECTS
+            .iter()
+            .filter(|subject| {
+                let exists = bin_dir.join(subject.binary).exists();
+                if !exists {
+                    println!("| {} | not built in {} | | | | | | |", subject.binary, bin_dir.display());
+                }
+                exists
+            })
+            .collect();
+        let mut measured: Vec<(Vec<Duration>, Vec<Duration>, Option<u64>)> = vec![(Vec::new(), Vec::new(), None); built.len()];
+        for run in 0..runs {
+            for (subject, (firsts, inits, peak)) in built.iter().zip(measured.iter_mut()) {
                 let warm = if run == 0 { warm_invocations } else { 0 };
-                match cold::run_once(&binary, subject, warm).await {
-                    Ok(measured) => {
-                        firsts.push(measured.first_answer);
-                        inits.push(measured.init);
-                        peak = peak.or(measured.peak_rss_kib);
+                match cold::run_once(&bin_dir.join(subject.binary), subject, warm).await {
+                    Ok(cold_run) => {
+                        firsts.push(cold_run.first_answer);
+                        inits.push(cold_run.init);
+                        *peak = peak.or(cold_run.peak_rss_kib);
                     }
                     Err(err) => {
                         eprintln!("{err}");
@@ -105,6 +114,9 @@ fn main() {
                     }
                 }
             }
+        }
+        let mut floor = None;
+        for (subject, (mut firsts, mut inits, peak)) in built.into_iter().zip(measured) {
             firsts.sort();
             inits.sort();
             let cold = median(&firsts);
@@ -127,6 +139,9 @@ fn main() {
             );
         }
 
+        if std::env::var_os("BENCH_COLD_ONLY").is_some() {
+            return;
+        }
         let costly = (samples / 10).max(6);
         let (routes, login) = warm::routes(samples, costly).await;
         println!("\n## Warm latency per route (in process, against moto)\n");
