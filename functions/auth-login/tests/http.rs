@@ -18,20 +18,16 @@ fn body(username: &str, password: &str) -> String {
     json!({"username": username, "password": password}).to_string()
 }
 
+fn login_request(username: &str, password: &str) -> http::Request<axum::body::Body> {
+    request("POST", "/auth/login", Some(&body(username, password)), None)
+}
+
 #[tokio::test]
 async fn a_right_password_sends_a_code_and_returns_the_challenge() {
     let (stack, user, app) = setup().await;
     let reply = send(
         &app,
-        request(
-            "POST",
-            "/auth/login",
-            Some(&body(
-                user.account.username.as_str(),
-                shared::testing::PASSWORD,
-            )),
-            None,
-        ),
+        login_request(user.account.username.as_str(), shared::testing::PASSWORD),
     )
     .await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -55,24 +51,10 @@ async fn unknown_user_and_wrong_password_get_the_same_problem() {
     let (_, user, app) = setup().await;
     let wrong = send(
         &app,
-        request(
-            "POST",
-            "/auth/login",
-            Some(&body(user.account.username.as_str(), "wrong password!")),
-            None,
-        ),
+        login_request(user.account.username.as_str(), "wrong password!"),
     )
     .await;
-    let unknown = send(
-        &app,
-        request(
-            "POST",
-            "/auth/login",
-            Some(&body("nobody-here", "wrong password!")),
-            None,
-        ),
-    )
-    .await;
+    let unknown = send(&app, login_request("nobody-here", "wrong password!")).await;
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.problem_code(), "invalid_credentials");
     assert_eq!(wrong.body, unknown.body);
@@ -126,7 +108,7 @@ async fn bad_input_gets_a_clear_problem_and_changes_nothing() {
         ),
         (
             "invalid username",
-            request("POST", "/auth/login", Some(&body("a b", "x")), None),
+            login_request("a b", "x"),
             400,
             "invalid_field",
         ),
@@ -210,15 +192,7 @@ async fn a_login_costs_four_dynamodb_requests() {
     stack.dynamo_calls.take();
     let reply = send(
         &app,
-        request(
-            "POST",
-            "/auth/login",
-            Some(&body(
-                user.account.username.as_str(),
-                shared::testing::PASSWORD,
-            )),
-            None,
-        ),
+        login_request(user.account.username.as_str(), shared::testing::PASSWORD),
     )
     .await;
     assert_eq!(reply.status, 200);
