@@ -25,6 +25,14 @@ pub enum AuditAction {
     Logout,
     LogoutAll,
     SessionRevoked,
+    /// A dossier route showed data of the client.
+    Viewed,
+    /// The dossier was downloaded (Art 5.2).
+    Exported,
+    /// A report was added in the portal.
+    ReportWritten,
+    /// The care plan was signed.
+    CarePlanSigned,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +62,9 @@ pub struct AuditEvent {
     pub actor: Option<AccountId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_role: Option<Role>,
+    /// The actor's name at the time, for the client's view of the access log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
     /// The username a failed login named, kept only when no account has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempted_username: Option<Username>,
@@ -84,6 +95,7 @@ impl AuditEvent {
             outcome,
             actor: None,
             actor_role: None,
+            actor_name: None,
             attempted_username: None,
             client: None,
             on_behalf_of: None,
@@ -101,6 +113,25 @@ impl AuditEvent {
 
     pub fn role(mut self, role: Role) -> Self {
         self.actor_role = Some(role);
+        self
+    }
+
+    pub fn actor_name(mut self, name: &str) -> Self {
+        self.actor_name = Some(name.to_owned());
+        self
+    }
+
+    /// The client whose data this concerns, what part of it, and whether the actor acted on
+    /// the client's behalf (as representative or authorised user) rather than as themselves.
+    pub fn concerning(
+        mut self,
+        client: &ClientId,
+        category: crate::dossier::DataCategory,
+        on_behalf: bool,
+    ) -> Self {
+        self.client = Some(client.clone());
+        self.data_category = Some(category.as_str().to_owned());
+        self.on_behalf_of = on_behalf.then(|| client.clone());
         self
     }
 

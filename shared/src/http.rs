@@ -152,10 +152,6 @@ pub fn finish(function: FunctionRouter, config: &HttpConfig) -> Router {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
         (header::REFERRER_POLICY, "no-referrer"),
         (
             header::STRICT_TRANSPORT_SECURITY,
@@ -173,6 +169,11 @@ pub fn finish(function: FunctionRouter, config: &HttpConfig) -> Router {
             HeaderValue::from_static(value),
         ));
     }
+    // A route that serves a page (the printable export) sets its own, equally strict, policy.
+    router = router.layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    ));
     router
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -236,6 +237,27 @@ where
         serde_json::from_slice(&bytes)
             .map(StrictJson)
             .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))
+    }
+}
+
+/// Query parameters that must match `T` exactly (`#[serde(deny_unknown_fields)]`); a mismatch is
+/// a problem+json 400 rather than axum's plain-text rejection.
+pub struct StrictQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for StrictQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| StrictQuery(query.0))
+            .map_err(|err| ApiError::BadRequest(format!("invalid query: {}", err.body_text())))
     }
 }
 

@@ -51,6 +51,26 @@ pub enum ApiError {
     TermsVersionMismatch { offered: String, current: String },
     #[error("you may not do this")]
     Forbidden,
+    #[error("you have no access to this client's portal, or there is no such client")]
+    ClientForbidden,
+    #[error("this needs the permission {}, which you were not granted", .0.as_str())]
+    PermissionMissing(crate::store::Permission),
+    #[error("the cursor is not one this list gave out")]
+    InvalidCursor,
+    #[error("{0}")]
+    InvalidPeriod(String),
+    #[error("the period may be at most {max_days} days long")]
+    PeriodTooLong { max_days: i64 },
+    #[error("version {offered} is not the current care plan (version {current}); reload it and sign the current version")]
+    CarePlanVersionNotCurrent { offered: u32, current: u32 },
+    #[error("this version of the care plan has been signed already")]
+    CarePlanAlreadySigned,
+    #[error("the content hash does not match this version of the care plan; reload it before signing")]
+    ContentHashMismatch,
+    #[error("this write needs an Idempotency-Key header")]
+    IdempotencyKeyRequired,
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
     #[error("a storage or network dependency failed; nothing was changed, try again")]
     DependencyFailed,
     #[error("an unexpected error occurred")]
@@ -88,8 +108,18 @@ impl ApiError {
             | ChallengeInvalid
             | CodeIncorrect { .. }
             | RefreshInvalid => StatusCode::UNAUTHORIZED,
-            AccountUnavailable | TermsNotAccepted | Forbidden => StatusCode::FORBIDDEN,
-            TermsVersionMismatch { .. } => StatusCode::CONFLICT,
+            AccountUnavailable
+            | TermsNotAccepted
+            | Forbidden
+            | ClientForbidden
+            | PermissionMissing(_) => StatusCode::FORBIDDEN,
+            InvalidCursor | InvalidPeriod(_) | PeriodTooLong { .. } | IdempotencyKeyRequired => {
+                StatusCode::BAD_REQUEST
+            }
+            TermsVersionMismatch { .. }
+            | CarePlanVersionNotCurrent { .. }
+            | CarePlanAlreadySigned => StatusCode::CONFLICT,
+            ContentHashMismatch | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             LoginLocked { .. } | SmsLimitReached => StatusCode::TOO_MANY_REQUESTS,
             SmsUnavailable | DependencyFailed => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -120,6 +150,16 @@ impl ApiError {
             TermsNotAccepted => "terms_not_accepted",
             TermsVersionMismatch { .. } => "terms_version_mismatch",
             Forbidden => "forbidden",
+            ClientForbidden => "client_forbidden",
+            PermissionMissing(_) => "permission_missing",
+            InvalidCursor => "invalid_cursor",
+            InvalidPeriod(_) => "invalid_period",
+            PeriodTooLong { .. } => "period_too_long",
+            CarePlanVersionNotCurrent { .. } => "care_plan_version_not_current",
+            CarePlanAlreadySigned => "care_plan_already_signed",
+            ContentHashMismatch => "content_hash_mismatch",
+            IdempotencyKeyRequired => "idempotency_key_required",
+            IdempotencyKeyReused => "idempotency_key_reused",
             DependencyFailed => "dependency_failed",
             Internal => "internal_error",
         }

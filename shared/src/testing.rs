@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::accounts::{NewAccount, grant, register};
 use crate::audit::Origin;
+use crate::dossier::{
+    Appointment, Author, CarePlanContent, CarePlanVersion, PlanItem, Report, ReportSource,
+};
 use crate::auth::Authenticator;
 use crate::auth::flow::{CodeStep, IssuedTokens, LoginSettings, PasswordStep, RefreshStep};
 use crate::auth::otp::CodeHasher;
@@ -15,7 +18,9 @@ use crate::auth::tokens::{TokenSigner, TokenVerifier, generate_key_pair};
 use crate::notify::SmsSender;
 use crate::store::{Account, Client, Permission, Relation, Role, SmsLimits, Store};
 use crate::terms::TermsConfig;
-use crate::types::{ChallengeId, ClientId, EmailAddress, OtpCode, PhoneNumber, Username};
+use crate::types::{
+    ChallengeId, ClientId, EmailAddress, OtpCode, PhoneNumber, ReportId, Username,
+};
 
 pub const PASSWORD: &str = "a long and personal phrase";
 pub const TERMS_VERSION: &str = "2.0";
@@ -176,17 +181,117 @@ impl TestStack {
     }
 
     pub async fn add_client(&self, team: &str) -> Client {
-        let client = Client {
-            id: ClientId::parse(&format!("C-{}", unique())).expect("valid id"),
-            display_name: "Test Cliënt".into(),
-            team: team.into(),
-            primary_account: None,
-        };
+        let client = Client::new(
+            ClientId::parse(&format!("C-{}", unique())).expect("valid id"),
+            "Test Cliënt",
+            team,
+        );
         self.store
             .create_client(&client)
             .await
             .expect("client created");
         client
+    }
+
+    /// Publishes care-plan `version` of `client` with a goal named after the version.
+    pub async fn publish_care_plan(&self, client: &ClientId, version: u32) -> CarePlanVersion {
+        let plan = CarePlanVersion::new(
+            version,
+            crate::time::now(),
+            CarePlanContent {
+                title: format!("Zorgleefplan versie {version}"),
+                goals: vec![PlanItem {
+                    title: format!("Doel {version}"),
+                    description: "Zelfstandig blijven wonen".into(),
+                }],
+                agreements: vec![],
+            },
+        );
+        self.store
+            .publish_care_plan(client, &plan)
+            .await
+            .expect("care plan published");
+        plan
+    }
+
+    /// `count` reports from the ECD, an hour apart, the newest an hour ago; newest first.
+    pub async fn add_ecd_reports(&self, client: &ClientId, count: usize) -> Vec<Report> {
+        let now = crate::time::now();
+        let reports: Vec<Report> = (1..=count)
+            .map(|n| {
+                let written_at = now - time::Duration::hours(n as i64);
+                Report {
+                    id: ReportId::written_at(written_at),
+                    written_at,
+                    author: Author {
+                        name: "Fleur Visser".into(),
+                        role: "verzorgende IG".into(),
+                    },
+                    text: format!("Rapportage {n}"),
+                    source: ReportSource::Ecd,
+                }
+            })
+            .collect();
+        self.store
+            .add_ecd_reports(client, &reports)
+            .await
+            .expect("reports added");
+        reports
+    }
+
+    /// One appointment a day at 10:00 UTC from `first_day_offset` days from today on.
+    pub async fn add_daily_appointments(
+        &self,
+        client: &ClientId,
+        first_day_offset: i64,
+        days: i64,
+    ) -> Vec<Appointment> {
+        let today = crate::time::now().date().midnight().assume_utc();
+        let appointments: Vec<Appointment> = (0..days)
+            .map(|n| {
+                let starts_at = today + time::Duration::days(first_day_offset + n)
+                    + time::Duration::hours(10);
+                Appointment {
+                    id: format!("A-{n}"),
+                    starts_at,
+                    ends_at: starts_at + time::Duration::minutes(30),
+                    title: "Ochtendzorg".into(),
+                    location: Some("Thuis".into()),
+                    with: None,
+                }
+            })
+            .collect();
+        self.store
+            .put_appointments(client, &appointments)
+            .await
+            .expect("appointments written");
+        appointments
+    }
+
+    /// The client's whole access log, newest first.
+    pub async fn client_audit(&self, client: &ClientId) -> Vec<crate::audit::AuditEvent> {
+        let range = (
+            format!("{}{}", crate::store::EVENT_PREFIX, ulid::Ulid::nil()),
+            format!(
+                "{}{}",
+                crate::store::EVENT_PREFIX,
+                ulid::Ulid::from_parts(u64::MAX, u128::MAX)
+            ),
+        );
+        let mut events = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .client_audit_page(client, (&range.0, &range.1), after.as_deref(), 1000)
+                .await
+                .expect("audit reads");
+            events.extend(page.items);
+            match page.last_key {
+                Some(key) => after = Some(key),
+                None => return events,
+            }
+        }
     }
 
     /// An active account that has accepted the current terms, with grants for `clients`.

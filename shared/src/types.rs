@@ -13,7 +13,7 @@ pub struct InvalidValue {
 }
 
 impl InvalidValue {
-    fn new(field: &'static str, reason: &'static str) -> Self {
+    pub fn new(field: &'static str, reason: &'static str) -> Self {
         Self { field, reason }
     }
 }
@@ -93,6 +93,38 @@ ulid_id!(SessionId, "session_id", ulid::Ulid::new);
 // Random, not monotonic: the next challenge id must not be guessable from the last.
 ulid_id!(ChallengeId, "challenge_id", ulid::Ulid::new);
 ulid_id!(EventId, "event_id", monotonic_ulid);
+// Reports sort newest first by id, so the id carries the time the report was written.
+ulid_id!(ReportId, "report_id", monotonic_ulid);
+
+impl ReportId {
+    /// An id for a report written at `at` (a report from the ECD keeps its own time).
+    pub fn written_at(at: time::OffsetDateTime) -> Self {
+        Self(ulid::Ulid::from_datetime(at.into()).to_string())
+    }
+}
+
+/// The `Idempotency-Key` a client sends with a write it may retry: 8 to 100 letters, digits,
+/// dashes or underscores (a UUID fits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let valid = (8..=100).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "idempotency_key",
+                "must be 8 to 100 letters, digits, '-' or '_', e.g. a UUID",
+            ))
+        }
+    }
+}
+text_value!(IdempotencyKey);
 
 /// A client's identifier as the ECD knows it: letters, digits and dashes, up to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,6 +1,8 @@
 //! Demo data: one client per situation the portal knows, and one account per role. Seeding is
 //! idempotent: a table that already has the demo clients is left as it is.
 
+mod dossier;
+
 use secrecy::SecretString;
 use shared::accounts::{NewAccount, RegisterError, grant, register};
 use shared::store::{Client, Permission, Relation, Role, Store, StoreError};
@@ -11,6 +13,7 @@ pub const DEMO_PASSWORD: &str = "Oktober-demo-2026";
 
 pub struct DemoAccount {
     pub username: &'static str,
+    pub name: &'static str,
     pub role: Role,
     pub phone: &'static str,
     pub who: &'static str,
@@ -21,6 +24,7 @@ pub struct DemoAccount {
 pub const ACCOUNTS: &[DemoAccount] = &[
     DemoAccount {
         username: "anna.devries",
+        name: "Anna de Vries",
         role: Role::Client,
         phone: "+31610000001",
         who: "client C-1001, holds her own primary account",
@@ -28,6 +32,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
     },
     DemoAccount {
         username: "piet.jansen",
+        name: "Piet Jansen",
         role: Role::Representative,
         phone: "+31610000002",
         who: "legal representative of client C-1002",
@@ -35,6 +40,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
     },
     DemoAccount {
         username: "sanne.devries",
+        name: "Sanne de Vries",
         role: Role::AuthorisedUser,
         phone: "+31610000003",
         who: "daughter of C-1001: agenda, messages, reading reports",
@@ -42,6 +48,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
     },
     DemoAccount {
         username: "fleur.zorg",
+        name: "Fleur Visser",
         role: Role::Staff,
         phone: "+31610000004",
         who: "care worker, team Noord (C-1001, C-1002)",
@@ -49,6 +56,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
     },
     DemoAccount {
         username: "beheer",
+        name: "Bram Beheer",
         role: Role::Admin,
         phone: "+31610000005",
         who: "functional administrator",
@@ -56,6 +64,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
     },
     DemoAccount {
         username: "kees.bakker",
+        name: "Kees Bakker",
         role: Role::Client,
         phone: "+31610000006",
         who: "client C-2001, has not yet accepted terms 2.0",
@@ -64,12 +73,7 @@ pub const ACCOUNTS: &[DemoAccount] = &[
 ];
 
 fn client(id: &str, name: &str, team: &str) -> Client {
-    Client {
-        id: ClientId::parse(id).expect("demo ids are valid"),
-        display_name: name.to_owned(),
-        team: team.to_owned(),
-        primary_account: None,
-    }
+    Client::new(ClientId::parse(id).expect("demo ids are valid"), name, team)
 }
 
 #[derive(Debug)]
@@ -113,15 +117,11 @@ pub async fn seed(store: &Store, terms_version: &str) -> Result<bool, SeedError>
         "kees.bakker" => vec![grant(kees, Relation::ClientSelf, &[], now)],
         _ => Vec::new(),
     };
+    let mut signers = std::collections::HashMap::new();
     for demo in ACCOUNTS {
         let new = NewAccount {
             username: Username::parse(demo.username).expect("demo usernames are valid"),
-            display_name: demo
-                .who
-                .split(',')
-                .next()
-                .unwrap_or(demo.username)
-                .to_owned(),
+            display_name: demo.name.to_owned(),
             role: demo.role,
             phone: PhoneNumber::parse(demo.phone).expect("demo numbers are valid"),
             email: EmailAddress::parse(&format!("{}@example.org", demo.username)).expect("valid"),
@@ -129,9 +129,14 @@ pub async fn seed(store: &Store, terms_version: &str) -> Result<bool, SeedError>
             team: (demo.role == Role::Staff).then(|| "noord".to_owned()),
             terms_version: demo.terms_accepted.then(|| terms_version.to_owned()),
         };
-        register(store, new, &grants(demo.username))
+        let account = register(store, new, &grants(demo.username))
             .await
             .map_err(|err: RegisterError| SeedError(format!("{}: {err}", demo.username)))?;
+        signers.insert(demo.username, account);
     }
+    let signer = |username: &str| signers.get(username).expect("seeded above");
+    dossier::seed(store, anna, bert, signer("anna.devries"), signer("piet.jansen"))
+        .await
+        .map_err(|err| SeedError(format!("dossiers: {err}")))?;
     Ok(true)
 }

@@ -73,7 +73,10 @@ pub fn functions(sdk: &SdkConfig) -> Result<FunctionRouter, ConfigError> {
         .merge(auth_refresh::from_env(sdk)?)
         .merge(auth_sessions::from_env(sdk)?)
         .merge(terms::from_env(sdk)?)
-        .merge(me::from_env(sdk)?))
+        .merge(me::from_env(sdk)?)
+        .merge(dossier_read::from_env(sdk)?)
+        .merge(care_plan_sign::from_env(sdk)?)
+        .merge(reports_write::from_env(sdk)?))
 }
 
 pub fn app(functions: FunctionRouter) -> Router {

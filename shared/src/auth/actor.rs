@@ -7,7 +7,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use std::sync::Arc;
 
-use super::tokens::TokenVerifier;
+use super::access::SessionRules;
+use super::tokens::{AccessClaims, TokenVerifier};
 use crate::audit::{AuditEvent, Origin};
 use crate::config::{self, ConfigError};
 use crate::problem::ApiError;
@@ -48,17 +49,33 @@ impl Authenticator {
         ))
     }
 
-    async fn authenticate(&self, parts: &Parts) -> Result<Actor, ApiError> {
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(super) fn idle_timeout(&self) -> Epoch {
+        self.idle_timeout
+    }
+
+    pub(super) fn current_terms(&self) -> &str {
+        &self.current_terms
+    }
+
+    /// The claims of the request's bearer token, if its signature and expiry check out.
+    pub(super) fn claims(&self, parts: &Parts) -> Result<AccessClaims, ApiError> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthenticated)?;
-        let claims = self
-            .verifier
+        self.verifier
             .verify(token.trim())
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(ApiError::Unauthenticated)
+    }
+
+    async fn authenticate(&self, parts: &Parts) -> Result<Actor, ApiError> {
+        let claims = self.claims(parts)?;
         let mut context = self
             .store
             .account_context(&claims.sub)
@@ -70,11 +87,13 @@ impl Authenticator {
             .position(|session| session.id == claims.sid)
             .ok_or(ApiError::SessionEnded)?;
         let session = context.sessions.swap_remove(position);
-        let now = crate::time::now().unix_timestamp();
-        if !session.is_live(now, self.idle_timeout) || !context.account.can_log_in() {
-            return Err(ApiError::SessionEnded);
-        }
-        let terms_accepted = context.account.terms_version.as_deref() == Some(&*self.current_terms);
+        let rules = SessionRules {
+            now: crate::time::now().unix_timestamp(),
+            idle_timeout: self.idle_timeout,
+            current_terms: &self.current_terms,
+        };
+        rules.check(&context.account, &session)?;
+        let terms_accepted = rules.terms_accepted(&context.account);
         Ok(Actor {
             account: context.account,
             grants: context.grants,

@@ -9,17 +9,17 @@ use crate::types::{AccountId, ClientId, EmailAddress, PhoneNumber, Username};
 pub(super) fn account_pk(id: &AccountId) -> String {
     format!("ACCOUNT#{id}")
 }
-const PROFILE: &str = "PROFILE";
+pub(super) const PROFILE: &str = "PROFILE";
 fn username_pk(username: &Username) -> String {
     format!("USERNAME#{username}")
 }
-fn client_pk(id: &ClientId) -> String {
+pub(super) fn client_pk(id: &ClientId) -> String {
     format!("CLIENT#{id}")
 }
 fn team_pk(team: &str) -> String {
     format!("TEAM#{team}")
 }
-const GRANT_PREFIX: &str = "GRANT#";
+pub(super) const GRANT_PREFIX: &str = "GRANT#";
 pub(super) const SESSION_PREFIX: &str = "SESSION#";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +83,21 @@ pub enum Permission {
 }
 
 impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ReadCarePlan => "read_care_plan",
+            Permission::SignCarePlan => "sign_care_plan",
+            Permission::ReadReports => "read_reports",
+            Permission::WriteReports => "write_reports",
+            Permission::Agenda => "agenda",
+            Permission::Messages => "messages",
+            Permission::Bulletin => "bulletin",
+            Permission::ManageUsers => "manage_users",
+            Permission::AccessLog => "access_log",
+            Permission::Export => "export",
+        }
+    }
+
     pub const ALL: [Permission; 10] = [
         Permission::ReadCarePlan,
         Permission::SignCarePlan,
@@ -157,8 +172,9 @@ impl Account {
     }
 }
 
-/// A client as the portal knows them: enough to show whose dossier it is and which team cares
-/// for them. The dossier itself arrives with the ECD sync.
+/// A client as the portal knows them: whose dossier it is, which team cares for them, and the
+/// head of the dossier (when it was last synced, the current care plan, how many reports), so
+/// that one read of this item tells every dossier route what it needs besides its own data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Client {
     pub id: ClientId,
@@ -166,6 +182,32 @@ pub struct Client {
     pub team: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_account: Option<AccountId>,
+    /// When the dossier last came from the ECD.
+    #[serde(
+        default,
+        with = "crate::time::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub synced_at: Option<time::OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub care_plan: Option<crate::dossier::CarePlanSummary>,
+    /// Reports ever added; each reader's read mark counts against it.
+    #[serde(default)]
+    pub report_count: u64,
+}
+
+impl Client {
+    pub fn new(id: ClientId, display_name: impl Into<String>, team: impl Into<String>) -> Self {
+        Self {
+            id,
+            display_name: display_name.into(),
+            team: team.into(),
+            primary_account: None,
+            synced_at: None,
+            care_plan: None,
+            report_count: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

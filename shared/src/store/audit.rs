@@ -1,13 +1,20 @@
 //! Audit entries are stored under the client they concern, else under the acting account, else
 //! under the username a failed login named; each newest-last by its time-ordered id.
 
-use super::{Item, Keyed, Store, StoreResult, query_all, record, s};
+use super::dossier::Page;
+use super::{Item, Keyed, Store, StoreResult, key, query_all, record, s};
 use crate::audit::AuditEvent;
-use crate::types::AccountId;
+use crate::types::{AccountId, ClientId};
+
+pub const EVENT_PREFIX: &str = "EVENT#";
+
+fn client_audit_pk(client: &ClientId) -> String {
+    format!("AUDIT#CLIENT#{client}")
+}
 
 fn subject_pk(event: &AuditEvent) -> String {
     match (&event.client, &event.actor, &event.attempted_username) {
-        (Some(client), _, _) => format!("AUDIT#CLIENT#{client}"),
+        (Some(client), _, _) => client_audit_pk(client),
         (None, Some(account), _) => account_audit_pk(account),
         (None, None, Some(username)) => format!("AUDIT#USERNAME#{username}"),
         (None, None, None) => "AUDIT#ORGANISATION".to_owned(),
@@ -19,10 +26,10 @@ fn account_audit_pk(account: &AccountId) -> String {
 }
 
 pub(super) fn audit_item(event: &AuditEvent) -> StoreResult<Item> {
-    let mut keyed = Keyed::new(subject_pk(event), format!("EVENT#{}", event.id), event);
+    let mut keyed = Keyed::new(subject_pk(event), format!("{EVENT_PREFIX}{}", event.id), event);
     // Entries about a client stay findable from the account that acted.
     if let (Some(_), Some(actor)) = (&event.client, &event.actor) {
-        keyed = keyed.gsi1(account_audit_pk(actor), format!("EVENT#{}", event.id));
+        keyed = keyed.gsi1(account_audit_pk(actor), format!("{EVENT_PREFIX}{}", event.id));
     }
     keyed.into_item()
 }
@@ -58,5 +65,31 @@ impl Store {
             .expression_attribute_values(":pk", s(account_audit_pk(account)))
             .consistent_read(true);
         query_all(query).await?.into_iter().map(record).collect()
+    }
+
+    /// A client's access log between two event sort keys (inclusive), newest first, up to
+    /// `limit` entries after the entry with sort key `after`.
+    pub async fn client_audit_page(
+        &self,
+        client: &ClientId,
+        range: (&str, &str),
+        after: Option<&str>,
+        limit: u16,
+    ) -> StoreResult<Page<AuditEvent>> {
+        let output = self
+            .client
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(client_audit_pk(client)))
+            .expression_attribute_values(":from", s(range.0))
+            .expression_attribute_values(":to", s(range.1))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(after.map(|sk| key(client_audit_pk(client), sk)))
+            .limit(i32::from(limit))
+            .consistent_read(true)
+            .send()
+            .await?;
+        super::dossier::page(output)
     }
 }

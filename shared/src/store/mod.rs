@@ -6,11 +6,16 @@
 
 mod accounts;
 mod audit;
+mod dossier;
 mod login;
 mod sessions;
 
 pub use accounts::{
     Account, AccountContext, AccountStatus, Client, Grant, PasswordHash, Permission, Relation, Role,
+};
+pub use audit::EVENT_PREFIX;
+pub use dossier::{
+    ClientAccessItems, DossierItems, Page, REPORT_PREFIX, ReportOutcome, SignOutcome,
 };
 pub use login::{Challenge, LoginFailures, SmsLimits};
 pub use sessions::{RotateOutcome, Session};
@@ -90,19 +95,61 @@ impl Store {
     }
 
     /// Runs writes as one transaction; `ConditionFailed` if any of their conditions did not hold.
+    /// A transaction that met another on the same items is tried again a few times.
     async fn transact(
         &self,
         writes: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
     ) -> StoreResult<()> {
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-            .map_err(|err| match cancelled_conditions(&err) {
-                Some(_) => StoreError::ConditionFailed,
-                None => err.into(),
-            })?;
+        for attempt in 0u32.. {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            let Err(err) = result else {
+                return Ok(());
+            };
+            match cancellation(&err) {
+                Some(Cancellation::ConditionFailed) => return Err(StoreError::ConditionFailed),
+                Some(Cancellation::Conflict) if attempt < 3 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                }
+                _ => return Err(err.into()),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Writes items in batches of 25, sending unprocessed ones again until none are left.
+    async fn batch_write(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> StoreResult<()> {
+        for chunk in requests.chunks(BATCH_LIMIT) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0u32.. {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table(), pending)
+                    .send()
+                    .await?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(self.table()))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == 8 {
+                    return Err(StoreError::Request(
+                        "a batch write kept being throttled".into(),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+        }
         Ok(())
     }
 }
@@ -182,17 +229,35 @@ async fn query_all(
         .await?)
 }
 
-/// Whether a failed transaction was cancelled because one of its conditions did not hold.
-fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<()> {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
-            if cancelled
-                .cancellation_reasons()
-                .iter()
-                .any(|reason| reason.code() == Some("ConditionalCheckFailed")) =>
-        {
-            Some(())
-        }
-        _ => None,
+/// DynamoDB takes at most 25 writes per batch.
+const BATCH_LIMIT: usize = 25;
+
+enum Cancellation {
+    /// One of the transaction's conditions did not hold.
+    ConditionFailed,
+    /// Another transaction was writing the same items at that moment.
+    Conflict,
+}
+
+/// Why a transaction was cancelled, if it was.
+fn cancellation<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Cancellation> {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    else {
+        return None;
+    };
+    let reasons = cancelled.cancellation_reasons();
+    if reasons
+        .iter()
+        .any(|reason| reason.code() == Some("ConditionalCheckFailed"))
+    {
+        Some(Cancellation::ConditionFailed)
+    } else if reasons
+        .iter()
+        .any(|reason| reason.code() == Some("TransactionConflict"))
+    {
+        Some(Cancellation::Conflict)
+    } else {
+        None
     }
 }

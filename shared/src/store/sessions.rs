@@ -11,9 +11,6 @@ use super::{Epoch, Keyed, Store, StoreError, StoreResult, key, n, query_all, rec
 use crate::audit::AuditEvent;
 use crate::types::{AccountId, SessionId};
 
-/// DynamoDB takes at most 25 writes per batch.
-const BATCH_LIMIT: usize = 25;
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
     pub id: SessionId,
@@ -127,40 +124,17 @@ impl Store {
     /// Ends every session of the account; returns how many there were.
     pub async fn delete_all_sessions(&self, account: &AccountId) -> StoreResult<usize> {
         let sessions = self.list_sessions(account).await?;
-        for chunk in sessions.chunks(BATCH_LIMIT) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|session| {
-                    let delete = DeleteRequest::builder()
-                        .set_key(Some(key(account_pk(account), session_sk(&session.id))))
-                        .build()
-                        .map_err(super::accounts::build_error)?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<StoreResult<_>>()?;
-            // Unprocessed items come back under throttling; send them again until none are left.
-            for attempt in 0u32.. {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(self.table(), requests)
-                    .send()
-                    .await?;
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut left| left.remove(self.table()))
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt == 8 {
-                    return Err(StoreError::Request(
-                        "batch delete of sessions kept being throttled".into(),
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-            }
-        }
+        let requests = sessions
+            .iter()
+            .map(|session| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(key(account_pk(account), session_sk(&session.id))))
+                    .build()
+                    .map_err(super::accounts::build_error)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.batch_write(requests).await?;
         Ok(sessions.len())
     }
 
