@@ -172,7 +172,11 @@ pub enum SignatureRefusal {
 
 impl CarePlanSummary {
     /// Whether `version` with `content_hash` may be signed now.
-    pub fn check_signature(&self, version: u32, content_hash: &str) -> Result<(), SignatureRefusal> {
+    pub fn check_signature(
+        &self,
+        version: u32,
+        content_hash: &str,
+    ) -> Result<(), SignatureRefusal> {
         if version != self.version {
             return Err(SignatureRefusal::NotCurrent {
                 current: self.version,

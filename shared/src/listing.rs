@@ -126,9 +126,15 @@ mod tests {
         let around_now = Period::parse(None, None, NOW, 30, 93, false).unwrap();
         assert_eq!(around_now.to, NOW);
 
-        let offset =
-            Period::parse(Some("2026-12-01T08:00:00+01:00"), Some("2026-12-02"), NOW, 30, 93, true)
-                .unwrap();
+        let offset = Period::parse(
+            Some("2026-12-01T08:00:00+01:00"),
+            Some("2026-12-02"),
+            NOW,
+            30,
+            93,
+            true,
+        )
+        .unwrap();
         assert_eq!(offset.from, datetime!(2026-12-01 7:00 UTC));
 
         assert!(matches!(

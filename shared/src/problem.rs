@@ -61,11 +61,15 @@ pub enum ApiError {
     InvalidPeriod(String),
     #[error("the period may be at most {max_days} days long")]
     PeriodTooLong { max_days: i64 },
-    #[error("version {offered} is not the current care plan (version {current}); reload it and sign the current version")]
+    #[error(
+        "version {offered} is not the current care plan (version {current}); reload it and sign the current version"
+    )]
     CarePlanVersionNotCurrent { offered: u32, current: u32 },
     #[error("this version of the care plan has been signed already")]
     CarePlanAlreadySigned,
-    #[error("the content hash does not match this version of the care plan; reload it before signing")]
+    #[error(
+        "the content hash does not match this version of the care plan; reload it before signing"
+    )]
     ContentHashMismatch,
     #[error("this write needs an Idempotency-Key header")]
     IdempotencyKeyRequired,
@@ -108,10 +112,7 @@ impl ApiError {
             | ChallengeInvalid
             | CodeIncorrect { .. }
             | RefreshInvalid => StatusCode::UNAUTHORIZED,
-            AccountUnavailable
-            | TermsNotAccepted
-            | Forbidden
-            | ClientForbidden
+            AccountUnavailable | TermsNotAccepted | Forbidden | ClientForbidden
             | PermissionMissing(_) => StatusCode::FORBIDDEN,
             InvalidCursor | InvalidPeriod(_) | PeriodTooLong { .. } | IdempotencyKeyRequired => {
                 StatusCode::BAD_REQUEST

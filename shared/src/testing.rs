@@ -8,19 +8,17 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::accounts::{NewAccount, grant, register};
 use crate::audit::Origin;
-use crate::dossier::{
-    Appointment, Author, CarePlanContent, CarePlanVersion, PlanItem, Report, ReportSource,
-};
 use crate::auth::Authenticator;
 use crate::auth::flow::{CodeStep, IssuedTokens, LoginSettings, PasswordStep, RefreshStep};
 use crate::auth::otp::CodeHasher;
 use crate::auth::tokens::{TokenSigner, TokenVerifier, generate_key_pair};
+use crate::dossier::{
+    Appointment, Author, CarePlanContent, CarePlanVersion, PlanItem, Report, ReportSource,
+};
 use crate::notify::SmsSender;
 use crate::store::{Account, Client, Permission, Relation, Role, SmsLimits, Store};
 use crate::terms::TermsConfig;
-use crate::types::{
-    ChallengeId, ClientId, EmailAddress, OtpCode, PhoneNumber, ReportId, Username,
-};
+use crate::types::{ChallengeId, ClientId, EmailAddress, OtpCode, PhoneNumber, ReportId, Username};
 
 pub const PASSWORD: &str = "a long and personal phrase";
 pub const TERMS_VERSION: &str = "2.0";
@@ -249,8 +247,8 @@ impl TestStack {
         let today = crate::time::now().date().midnight().assume_utc();
         let appointments: Vec<Appointment> = (0..days)
             .map(|n| {
-                let starts_at = today + time::Duration::days(first_day_offset + n)
-                    + time::Duration::hours(10);
+                let starts_at =
+                    today + time::Duration::days(first_day_offset + n) + time::Duration::hours(10);
                 Appointment {
                     id: format!("A-{n}"),
                     starts_at,

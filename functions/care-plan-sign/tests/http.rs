@@ -34,7 +34,11 @@ async fn setup(relation: Relation) -> Setup {
     }
 }
 
-fn sign(client: &Client, body: serde_json::Value, token: &str) -> axum::http::Request<axum::body::Body> {
+fn sign(
+    client: &Client,
+    body: serde_json::Value,
+    token: &str,
+) -> axum::http::Request<axum::body::Body> {
     request(
         "POST",
         &format!("/clients/{}/care-plan/signatures", client.id),
@@ -101,7 +105,10 @@ async fn the_primary_holder_signs_the_current_version_once_with_its_outbox_and_a
     else {
         unreachable!()
     };
-    assert_eq!((*version, content_hash.as_str()), (1, plan.content_hash.as_str()));
+    assert_eq!(
+        (*version, content_hash.as_str()),
+        (1, plan.content_hash.as_str())
+    );
 
     let signed: Vec<_> = stack
         .client_audit(&client.id)
@@ -118,9 +125,17 @@ async fn the_primary_holder_signs_the_current_version_once_with_its_outbox_and_a
     let again = send(&router, sign(&client, body, &token)).await;
     assert_eq!(again.status, 409);
     assert_eq!(again.problem_code(), "care_plan_already_signed");
-    let after = stack.store.current_care_plan(&client.id).await.unwrap().unwrap();
+    let after = stack
+        .store
+        .current_care_plan(&client.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.signature, Some(signature));
-    assert_eq!(stack.store.pending_outbox().await.unwrap().len(), outbox.len());
+    assert_eq!(
+        stack.store.pending_outbox().await.unwrap().len(),
+        outbox.len()
+    );
 }
 
 #[tokio::test]

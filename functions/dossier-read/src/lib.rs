@@ -213,9 +213,11 @@ async fn reports(
     let Page { items, last_key } = page?;
     let unread = actor.unread_reports();
     // The first page shows the newest reports: from now on they count as read.
-    let seen = after
-        .is_none()
-        .then_some((&actor.account.id, &actor.client.id, actor.client.report_count));
+    let seen = after.is_none().then_some((
+        &actor.account.id,
+        &actor.client.id,
+        actor.client.report_count,
+    ));
     store
         .record_read(
             &actor.audit(AuditAction::Viewed, DataCategory::Reports),

@@ -135,8 +135,14 @@ pub async fn seed(store: &Store, terms_version: &str) -> Result<bool, SeedError>
         signers.insert(demo.username, account);
     }
     let signer = |username: &str| signers.get(username).expect("seeded above");
-    dossier::seed(store, anna, bert, signer("anna.devries"), signer("piet.jansen"))
-        .await
-        .map_err(|err| SeedError(format!("dossiers: {err}")))?;
+    dossier::seed(
+        store,
+        anna,
+        bert,
+        signer("anna.devries"),
+        signer("piet.jansen"),
+    )
+    .await
+    .map_err(|err| SeedError(format!("dossiers: {err}")))?;
     Ok(true)
 }

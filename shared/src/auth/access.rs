@@ -102,7 +102,11 @@ impl SessionRules<'_> {
 /// The rules of SPEC §2: the primary holder may do everything for their client, an authorised
 /// user what was granted, staff read for the clients of their own team, admins read no dossier.
 /// Whoever has no access to a client gets the same answer whether or not the client exists.
-fn decide(items: ClientAccessItems, rules: &SessionRules, origin: Origin) -> ApiResult<ClientActor> {
+fn decide(
+    items: ClientAccessItems,
+    rules: &SessionRules,
+    origin: Origin,
+) -> ApiResult<ClientActor> {
     let (Some(account), Some(session)) = (items.account, items.session) else {
         return Err(ApiError::SessionEnded);
     };

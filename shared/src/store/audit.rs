@@ -26,10 +26,17 @@ fn account_audit_pk(account: &AccountId) -> String {
 }
 
 pub(super) fn audit_item(event: &AuditEvent) -> StoreResult<Item> {
-    let mut keyed = Keyed::new(subject_pk(event), format!("{EVENT_PREFIX}{}", event.id), event);
+    let mut keyed = Keyed::new(
+        subject_pk(event),
+        format!("{EVENT_PREFIX}{}", event.id),
+        event,
+    );
     // Entries about a client stay findable from the account that acted.
     if let (Some(_), Some(actor)) = (&event.client, &event.actor) {
-        keyed = keyed.gsi1(account_audit_pk(actor), format!("{EVENT_PREFIX}{}", event.id));
+        keyed = keyed.gsi1(
+            account_audit_pk(actor),
+            format!("{EVENT_PREFIX}{}", event.id),
+        );
     }
     keyed.into_item()
 }

@@ -40,7 +40,10 @@ pub fn report_sk(id: &ReportId) -> String {
 
 /// Appointments sort by start: the epoch second, zero-padded so text order is time order.
 fn appointment_sk(starts_at: OffsetDateTime, id: &str) -> String {
-    format!("{APPOINTMENT_PREFIX}{:011}#{id}", starts_at.unix_timestamp())
+    format!(
+        "{APPOINTMENT_PREFIX}{:011}#{id}",
+        starts_at.unix_timestamp()
+    )
 }
 
 fn read_mark_key(account: &AccountId, client: &ClientId) -> Item {
@@ -55,11 +58,15 @@ fn idempotency_key(account: &AccountId, idempotency: &IdempotencyKey) -> Item {
 }
 
 fn sk_of(item: &Item) -> &str {
-    item.get("sk").and_then(|v| v.as_s().ok()).map_or("", |sk| sk)
+    item.get("sk")
+        .and_then(|v| v.as_s().ok())
+        .map_or("", |sk| sk)
 }
 
 fn pk_of(item: &Item) -> &str {
-    item.get("pk").and_then(|v| v.as_s().ok()).map_or("", |pk| pk)
+    item.get("pk")
+        .and_then(|v| v.as_s().ok())
+        .map_or("", |pk| pk)
 }
 
 /// What one request needs to decide whether an account may act for a client, read together:
@@ -170,7 +177,9 @@ impl Store {
                 _ => break,
             }
             if attempt == 8 {
-                return Err(StoreError::Request("batch read kept being throttled".into()));
+                return Err(StoreError::Request(
+                    "batch read kept being throttled".into(),
+                ));
             }
             tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
         }
@@ -567,8 +576,7 @@ impl Store {
             .update_expression("SET synced_at = :at")
             .expression_attribute_values(
                 ":at",
-                s(at
-                    .format(&time::format_description::well_known::Rfc3339)
+                s(at.format(&time::format_description::well_known::Rfc3339)
                     .map_err(|err| StoreError::Request(err.to_string()))?),
             )
             .send()
