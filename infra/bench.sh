@@ -10,7 +10,7 @@ cd "$ROOT"
 ensure_venv
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 echo "==> release build of every function and the floor"
-cargo build --release --quiet -p auth-login -p auth-verify -p auth-refresh -p auth-sessions -p terms -p me -p bench-floor
+cargo build --release --quiet -p auth-login -p auth-verify -p auth-refresh -p auth-sessions -p terms -p me -p dossier-read -p care-plan-sign -p reports-write -p bench-floor
 cargo build --quiet -p bench
 # The floor's arm64 package, next to the functions' from `sam build`, when cargo-lambda is here.
 if [ -x "$ROOT/.venv-sam/bin/cargo-lambda" ]; then

@@ -146,7 +146,11 @@ pub fn finish(function: FunctionRouter, config: &HttpConfig) -> Router {
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([REQUEST_ID]);
+        .expose_headers([
+            REQUEST_ID,
+            header::CONTENT_DISPOSITION,
+            HeaderName::from_static("idempotent-replayed"),
+        ]);
 
     let security_headers = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -75,11 +75,18 @@ impl Period {
         let from = from.map(|raw| parse_moment("from", raw)).transpose()?;
         let to = to.map(|raw| parse_moment("to", raw)).transpose()?;
         let (from, to) = match (from, to) {
-            (Some(from), Some(to)) => (from, to),
-            (Some(from), None) => (from, from + default),
-            (None, Some(to)) => (to - default, to),
-            (None, None) if anchor_at_start => (now, now + default),
-            (None, None) => (now - default, now),
+            (Some(from), Some(to)) => (Some(from), Some(to)),
+            (Some(from), None) => (Some(from), from.checked_add(default)),
+            (None, Some(to)) => (to.checked_sub(default), Some(to)),
+            (None, None) if anchor_at_start => (Some(now), now.checked_add(default)),
+            (None, None) => (now.checked_sub(default), Some(now)),
+        };
+        // Years outside 1–9999 cannot be written back as RFC 3339.
+        let in_range = |at: &OffsetDateTime| (1..=9999).contains(&at.year());
+        let (Some(from), Some(to)) = (from.filter(in_range), to.filter(in_range)) else {
+            return Err(ApiError::InvalidPeriod(
+                "the period must lie within the years 1 to 9999".into(),
+            ));
         };
         if from >= to {
             return Err(ApiError::InvalidPeriod("from must be before to".into()));
@@ -145,9 +152,18 @@ mod tests {
             Period::parse(Some("2026-01-01"), Some("2026-12-01"), NOW, 30, 93, true),
             Err(ApiError::PeriodTooLong { max_days: 93 })
         ));
-        assert!(matches!(
-            Period::parse(Some("1 december"), None, NOW, 30, 93, true),
-            Err(ApiError::InvalidPeriod(_))
-        ));
+        for (from, to) in [
+            (Some("1 december"), None),
+            (Some("9999-12-30"), None),
+            (None, Some("0000-01-10")),
+        ] {
+            assert!(
+                matches!(
+                    Period::parse(from, to, NOW, 30, 93, true),
+                    Err(ApiError::InvalidPeriod(_))
+                ),
+                "{from:?} {to:?}"
+            );
+        }
     }
 }

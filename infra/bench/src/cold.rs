@@ -67,6 +67,27 @@ pub const SUBJECTS: &[Subject] = &[
         body: None,
         expect_status: 401,
     },
+    Subject {
+        binary: "dossier-read",
+        method: "GET",
+        path: "/clients/C-1001/overview",
+        body: None,
+        expect_status: 401,
+    },
+    Subject {
+        binary: "care-plan-sign",
+        method: "POST",
+        path: "/clients/C-1001/care-plan/signatures",
+        body: Some("{}"),
+        expect_status: 401,
+    },
+    Subject {
+        binary: "reports-write",
+        method: "POST",
+        path: "/clients/C-1001/reports",
+        body: Some("{}"),
+        expect_status: 401,
+    },
 ];
 
 /// An API Gateway HTTP API (v2) event for `subject`.
