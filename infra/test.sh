@@ -40,7 +40,7 @@ read -r rust_passed rust_failed < <(awk '
   /^test result:/ { p += $4; f += $6 }
   /^e2e: [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
   END { print p + 0, f + 0 }' "$LOGS/cargo-test.log")
-cases=$(sed -n 's/^ *\([0-9]\+\) generated, \([0-9]\+\) passed.*/\2/p' "$LOGS/schemathesis.log" | tail -1)
+cases=$(sed -n 's/^ *\([0-9]\+\) generated, \([0-9]\+\) passed.*/\2/p' "$LOGS/schemathesis.log" | awk '{ n += $1 } END { print n + 0 }')
 echo
 echo "Rust and end-to-end tests: $rust_passed passed; schemathesis: ${cases:-0} cases passed"
 echo "all: $((rust_passed + ${cases:-0})) passed, $rust_failed failed"
