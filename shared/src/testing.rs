@@ -86,7 +86,7 @@ fn unique_phone() -> PhoneNumber {
 impl TestStack {
     pub async fn new() -> Self {
         let moto = testkit::moto_endpoint();
-        let sdk = crate::aws::load().await;
+        let sdk = crate::aws::load();
         let table = format!("test-{}", unique());
         testkit::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
             .await
