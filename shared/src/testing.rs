@@ -4,7 +4,9 @@
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::accounts::{NewAccount, grant, register};
 use crate::audit::Origin;
@@ -24,14 +26,35 @@ pub const PASSWORD: &str = "a long and personal phrase";
 pub const TERMS_VERSION: &str = "2.0";
 
 /// Counts the DynamoDB requests a client makes (pages of a query count one each), so that tests
-/// hold each route to its round-trip budget.
+/// hold each route to its round-trip budget, and how long at least one of them was in flight, so
+/// that the bench can tell a route's own time apart from the store's.
 #[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<AtomicUsize>);
+pub struct CallCounter(Arc<Mutex<Calls>>);
+
+#[derive(Debug, Default)]
+struct Calls {
+    count: usize,
+    in_flight: usize,
+    busy_since: Option<Instant>,
+    busy: Duration,
+}
 
 impl CallCounter {
+    fn calls(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The requests made since the last call.
     pub fn take(&self) -> usize {
-        self.0.swap(0, Ordering::SeqCst)
+        std::mem::take(&mut self.calls().count)
+    }
+
+    /// How long, since the last call, at least one request was in flight (overlapping requests
+    /// count once).
+    pub fn take_busy(&self) -> Duration {
+        std::mem::take(&mut self.calls().busy)
     }
 }
 
@@ -45,7 +68,28 @@ impl aws_sdk_dynamodb::config::Intercept for CallCounter {
         _: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
         _: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        let mut calls = self.calls();
+        calls.count += 1;
+        if calls.in_flight == 0 {
+            calls.busy_since = Some(Instant::now());
+        }
+        calls.in_flight += 1;
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let mut calls = self.calls();
+        calls.in_flight = calls.in_flight.saturating_sub(1);
+        if calls.in_flight == 0
+            && let Some(since) = calls.busy_since.take()
+        {
+            calls.busy += since.elapsed();
+        }
         Ok(())
     }
 }
