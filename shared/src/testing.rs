@@ -312,28 +312,7 @@ impl TestStack {
 
     /// The client's whole access log, newest first.
     pub async fn client_audit(&self, client: &ClientId) -> Vec<crate::audit::AuditEvent> {
-        let range = (
-            format!("{}{}", crate::store::EVENT_PREFIX, ulid::Ulid::nil()),
-            format!(
-                "{}{}",
-                crate::store::EVENT_PREFIX,
-                ulid::Ulid::from_parts(u64::MAX, u128::MAX)
-            ),
-        );
-        let mut events = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .client_audit_page(client, (&range.0, &range.1), after.as_deref(), 1000)
-                .await
-                .expect("audit reads");
-            events.extend(page.items);
-            match page.last_key {
-                Some(key) => after = Some(key),
-                None => return events,
-            }
-        }
+        self.store.client_audit(client).await.expect("audit reads")
     }
 
     /// An active account that has accepted the current terms, with grants for `clients`.

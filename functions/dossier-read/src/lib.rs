@@ -335,20 +335,6 @@ struct AccessLog {
     next_cursor: Option<String>,
 }
 
-/// The event sort keys of a period: ULIDs carry their millisecond first, so the lowest id of
-/// `from`'s millisecond up to the highest of the one before `to` spans `[from, to)`.
-fn event_range(period: &Period) -> (String, String) {
-    let millis = |at: OffsetDateTime| (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-    let prefix = shared::store::EVENT_PREFIX;
-    (
-        format!("{prefix}{}", ulid::Ulid::from_parts(millis(period.from), 0)),
-        format!(
-            "{prefix}{}",
-            ulid::Ulid::from_parts(millis(period.to).saturating_sub(1), u128::MAX)
-        ),
-    )
-}
-
 async fn access_log(
     State(state): State<DossierState>,
     StrictQuery(query): StrictQuery<PeriodQuery>,
@@ -362,7 +348,6 @@ async fn access_log(
         ACCESS_LOG_DAYS.1,
         false,
     )?;
-    let range = event_range(&period);
     let after = query
         .cursor
         .as_deref()
@@ -373,7 +358,7 @@ async fn access_log(
         request.authorise(Some(Permission::AccessLog)),
         state.store.client_audit_page(
             request.client_id(),
-            (&range.0, &range.1),
+            (period.from, period.to),
             after.as_deref(),
             limit
         ),
@@ -409,30 +394,7 @@ async fn export(
     let actor = actor?;
     let items = items?;
     let access_log = if actor.may(Permission::AccessLog) {
-        let everything = Period {
-            from: OffsetDateTime::UNIX_EPOCH,
-            to: shared::time::now() + Duration::minutes(1),
-        };
-        let range = event_range(&everything);
-        let mut entries = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = state
-                .store
-                .client_audit_page(
-                    &actor.client.id,
-                    (&range.0, &range.1),
-                    after.as_deref(),
-                    1000,
-                )
-                .await?;
-            entries.extend(page.items);
-            match page.last_key {
-                Some(key) => after = Some(key),
-                None => break,
-            }
-        }
-        Some(entries)
+        Some(state.store.client_audit(&actor.client.id).await?)
     } else {
         None
     };

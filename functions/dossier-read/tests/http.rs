@@ -178,7 +178,10 @@ async fn bad_input_gets_a_problem_and_logs_no_access() {
         (
             &*format!(
                 "reports?cursor={}",
-                shared::listing::encode_cursor(&format!("EVENT#{}", ulid::Ulid::new()))
+                shared::listing::encode_cursor(&format!(
+                    "EVENT#{}",
+                    shared::types::EventId::generate()
+                ))
             ),
             "invalid_cursor",
         ),

@@ -5,6 +5,7 @@ use super::dossier::Page;
 use super::{Item, Keyed, Store, StoreResult, key, query_all, record, s};
 use crate::audit::AuditEvent;
 use crate::types::{AccountId, ClientId};
+use time::OffsetDateTime;
 
 pub const EVENT_PREFIX: &str = "EVENT#";
 
@@ -74,23 +75,24 @@ impl Store {
         query_all(query).await?.into_iter().map(record).collect()
     }
 
-    /// A client's access log between two event sort keys (inclusive), newest first, up to
-    /// `limit` entries after the entry with sort key `after`.
+    /// A client's access log for `[from, to)`, newest first, up to `limit` entries after the
+    /// entry with sort key `after`.
     pub async fn client_audit_page(
         &self,
         client: &ClientId,
-        range: (&str, &str),
+        (from, to): (OffsetDateTime, OffsetDateTime),
         after: Option<&str>,
         limit: u16,
     ) -> StoreResult<Page<AuditEvent>> {
+        let (lowest, highest) = event_range(from, to);
         let output = self
             .client
             .query()
             .table_name(self.table())
             .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
             .expression_attribute_values(":pk", s(client_audit_pk(client)))
-            .expression_attribute_values(":from", s(range.0))
-            .expression_attribute_values(":to", s(range.1))
+            .expression_attribute_values(":from", s(lowest))
+            .expression_attribute_values(":to", s(highest))
             .scan_index_forward(false)
             .set_exclusive_start_key(after.map(|sk| key(client_audit_pk(client), sk)))
             .limit(i32::from(limit))
@@ -98,5 +100,65 @@ impl Store {
             .send()
             .await?;
         super::dossier::page(output)
+    }
+
+    /// A client's whole access log, newest first.
+    pub async fn client_audit(&self, client: &ClientId) -> StoreResult<Vec<AuditEvent>> {
+        let query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :events)")
+            .expression_attribute_values(":pk", s(client_audit_pk(client)))
+            .expression_attribute_values(":events", s(EVENT_PREFIX))
+            .scan_index_forward(false)
+            .consistent_read(true);
+        query_all(query).await?.into_iter().map(record).collect()
+    }
+}
+
+/// The event sort keys of `[from, to)`: a ULID starts with its millisecond, so the lowest id of
+/// `from`'s millisecond up to the highest of the millisecond before `to` spans the period.
+fn event_range(from: OffsetDateTime, to: OffsetDateTime) -> (String, String) {
+    let millis = |at: OffsetDateTime| (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+    (
+        format!("{EVENT_PREFIX}{}", ulid::Ulid::from_parts(millis(from), 0)),
+        format!(
+            "{EVENT_PREFIX}{}",
+            ulid::Ulid::from_parts(millis(to).saturating_sub(1), u128::MAX)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn an_event_range_holds_the_ids_of_its_period_and_no_others() {
+        let (from, to) = (
+            datetime!(2026-12-01 0:00 UTC),
+            datetime!(2026-12-02 0:00 UTC),
+        );
+        let (lowest, highest) = event_range(from, to);
+        let id_at = |at: OffsetDateTime, random: u128| {
+            let millis = (at.unix_timestamp_nanos() / 1_000_000) as u64;
+            format!("{EVENT_PREFIX}{}", ulid::Ulid::from_parts(millis, random))
+        };
+        let inside = [
+            id_at(from, 0),
+            id_at(to - time::Duration::milliseconds(1), u128::MAX),
+        ];
+        let outside = [
+            id_at(from - time::Duration::milliseconds(1), u128::MAX),
+            id_at(to, 0),
+        ];
+        for id in inside {
+            assert!(lowest <= id && id <= highest, "{id} left out");
+        }
+        for id in outside {
+            assert!(id < lowest || highest < id, "{id} let in");
+        }
     }
 }
