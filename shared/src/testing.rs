@@ -360,6 +360,17 @@ impl TestStack {
         }
     }
 
+    /// A care worker of `team` who has accepted the current terms.
+    pub async fn add_staff(&self, team: &str) -> TestAccount {
+        self.add_account_with(
+            Role::Staff,
+            &[],
+            Some(TERMS_VERSION.into()),
+            Some(team.into()),
+        )
+        .await
+    }
+
     /// The code in the newest SMS moto sent to `phone`.
     pub async fn sms_code(&self, phone: &PhoneNumber) -> OtpCode {
         let text = testkit::latest_code(&self.moto, phone.as_str())

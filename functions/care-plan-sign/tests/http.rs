@@ -205,14 +205,7 @@ async fn only_the_primary_holder_may_sign() {
             &[(&client, Relation::AuthorisedUser, &Permission::ALL)],
         )
         .await;
-    let staff = stack
-        .add_account_with(
-            Role::Staff,
-            &[],
-            Some(shared::testing::TERMS_VERSION.into()),
-            Some("noord".into()),
-        )
-        .await;
+    let staff = stack.add_staff("noord").await;
     let admin = stack.add_account(Role::Admin, &[]).await;
     let body = json!({"version": 1, "content_hash": plan.content_hash});
     for (who, code) in [

@@ -308,7 +308,7 @@ struct AccessLogEntry {
     outcome: Outcome,
 }
 
-fn access_log_entry(event: AuditEvent, client: &ClientRef, organisation: &str) -> AccessLogEntry {
+fn access_log_entry(event: AuditEvent, client_name: &str, organisation: &str) -> AccessLogEntry {
     let organisation = matches!(event.actor_role, Some(Role::Staff | Role::Admin))
         .then(|| organisation.to_owned());
     AccessLogEntry {
@@ -318,7 +318,7 @@ fn access_log_entry(event: AuditEvent, client: &ClientRef, organisation: &str) -
             role: event.actor_role,
             organisation,
         },
-        on_behalf_of: event.on_behalf_of.map(|_| client.display_name.clone()),
+        on_behalf_of: event.on_behalf_of.map(|_| client_name.to_owned()),
         data: event.data_category,
         action: event.action,
         outcome: event.outcome,
@@ -366,16 +366,12 @@ async fn access_log(
     let actor = actor?;
     let Page { items, last_key } = page?;
     logged(&state.store, &actor, DataCategory::AccessLog).await?;
-    let client = ClientRef {
-        id: actor.client.id.clone(),
-        display_name: actor.client.display_name.clone(),
-    };
     let body = AccessLog {
         from: period.from,
         to: period.to,
         entries: items
             .into_iter()
-            .map(|event| access_log_entry(event, &client, &state.organisation))
+            .map(|event| access_log_entry(event, &actor.client.display_name, &state.organisation))
             .collect(),
         next_cursor: last_key.as_deref().map(encode_cursor),
     };
@@ -405,14 +401,10 @@ async fn export(
             None,
         )
         .await?;
-    let client = ClientRef {
-        id: actor.client.id.clone(),
-        display_name: actor.client.display_name.clone(),
-    };
     let access_log = access_log.map(|events| {
         events
             .into_iter()
-            .map(|event| access_log_entry(event, &client, &state.organisation))
+            .map(|event| access_log_entry(event, &actor.client.display_name, &state.organisation))
             .collect()
     });
     let document = export::Export {

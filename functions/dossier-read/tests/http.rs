@@ -265,14 +265,7 @@ async fn the_access_log_shows_who_saw_what_newest_first_and_only_to_the_primary_
             &[(&client, Relation::AuthorisedUser, &[Permission::Agenda])],
         )
         .await;
-    let staff = stack
-        .add_account_with(
-            Role::Staff,
-            &[],
-            Some(shared::testing::TERMS_VERSION.into()),
-            Some("noord".into()),
-        )
-        .await;
+    let staff = stack.add_staff("noord").await;
     let base = format!("/clients/{}", client.id);
     let daughter_token = stack.login(&daughter).await.access_token;
     assert_eq!(

@@ -32,14 +32,7 @@ async fn every_role_sees_itself_and_the_clients_it_may_act_for() {
             )],
         )
         .await;
-    let staff = stack
-        .add_account_with(
-            Role::Staff,
-            &[],
-            Some(shared::testing::TERMS_VERSION.into()),
-            Some("team-a".into()),
-        )
-        .await;
+    let staff = stack.add_staff("team-a").await;
     let admin = stack.add_account(Role::Admin, &[]).await;
 
     // The body, and the DynamoDB requests the call made.

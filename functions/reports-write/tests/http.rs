@@ -220,14 +220,7 @@ async fn authorised_users_write_only_with_the_write_permission_and_staff_do_not_
             )],
         )
         .await;
-    let staff = stack
-        .add_account_with(
-            Role::Staff,
-            &[],
-            Some(shared::testing::TERMS_VERSION.into()),
-            Some("noord".into()),
-        )
-        .await;
+    let staff = stack.add_staff("noord").await;
 
     let token = stack.login(&writer).await.access_token;
     let reply = send(

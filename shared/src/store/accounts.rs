@@ -337,15 +337,7 @@ impl Store {
     }
 
     pub async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key(account_pk(id), PROFILE)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        output.item.map(record).transpose()
+        self.get_record(key(account_pk(id), PROFILE)).await
     }
 
     /// The account, its grants and its sessions, in one strongly consistent query of the

@@ -50,11 +50,10 @@ fn read_mark_key(account: &AccountId, client: &ClientId) -> Item {
     key(format!("READMARK#{account}"), format!("CLIENT#{client}"))
 }
 
-fn idempotency_key(account: &AccountId, idempotency: &IdempotencyKey) -> Item {
-    key(
-        format!("IDEMPOTENCY#{account}#{idempotency}"),
-        "IDEMPOTENCY",
-    )
+const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+
+fn idempotency_pk(account: &AccountId, idempotency: &IdempotencyKey) -> String {
+    format!("IDEMPOTENCY#{account}#{idempotency}")
 }
 
 fn sk_of(item: &Item) -> &str {
@@ -186,23 +185,40 @@ impl Store {
         Ok(found)
     }
 
-    /// The current care-plan version: the highest, read with one Query.
-    pub async fn current_care_plan(
+    /// The client's care-plan versions, newest first.
+    fn care_plan_query(
         &self,
         client: &ClientId,
-    ) -> StoreResult<Option<CarePlanVersion>> {
-        let output = self
-            .client
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
             .query()
             .table_name(self.table())
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(client_pk(client)))
             .expression_attribute_values(":prefix", s(CARE_PLAN_PREFIX))
             .scan_index_forward(false)
-            .limit(1)
             .consistent_read(true)
-            .send()
-            .await?;
+    }
+
+    /// Adds `added` to the client's report count, as a write of a transaction.
+    fn count_reports(&self, client: &ClientId, added: usize) -> StoreResult<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(client_pk(client), PROFILE)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("ADD report_count :added")
+            .expression_attribute_values(":added", n(added))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The current care-plan version: the highest, read with one Query.
+    pub async fn current_care_plan(
+        &self,
+        client: &ClientId,
+    ) -> StoreResult<Option<CarePlanVersion>> {
+        let output = self.care_plan_query(client).limit(1).send().await?;
         output
             .items
             .unwrap_or_default()
@@ -214,16 +230,11 @@ impl Store {
 
     /// Every care-plan version, newest first.
     pub async fn care_plan_versions(&self, client: &ClientId) -> StoreResult<Vec<CarePlanVersion>> {
-        let query = self
-            .client
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(client_pk(client)))
-            .expression_attribute_values(":prefix", s(CARE_PLAN_PREFIX))
-            .scan_index_forward(false)
-            .consistent_read(true);
-        query_all(query).await?.into_iter().map(record).collect()
+        query_all(self.care_plan_query(client))
+            .await?
+            .into_iter()
+            .map(record)
+            .collect()
     }
 
     /// Up to `limit` reports, newest first, after the report with sort key `after`.
@@ -402,48 +413,32 @@ impl Store {
         audit: &AuditEvent,
     ) -> StoreResult<ReportOutcome> {
         let (account, idempotency_key_value, request_hash) = idempotency;
-        let remembered_key = idempotency_key(account, idempotency_key_value);
-        let mut remembered: Item = serde_dynamo::to_item(IdempotentReport {
-            request_hash: request_hash.to_owned(),
-            report: report.clone(),
-        })?;
-        remembered.extend(remembered_key.clone());
-        remembered.insert(
-            "ttl".into(),
-            n(report.written_at.unix_timestamp() + IDEMPOTENCY_SECONDS),
-        );
-        let count = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(client_pk(client), PROFILE)))
-            .condition_expression("attribute_exists(pk)")
-            .update_expression("ADD report_count :one")
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(build_error)?;
+        let remembered_pk = idempotency_pk(account, idempotency_key_value);
+        let remembered = Keyed::new(
+            remembered_pk.clone(),
+            IDEMPOTENCY_SK,
+            IdempotentReport {
+                request_hash: request_hash.to_owned(),
+                report: report.clone(),
+            },
+        )
+        .expires(report.written_at.unix_timestamp() + IDEMPOTENCY_SECONDS)
+        .into_item()?;
         let writes = vec![
             put(self.table(), remembered),
             put(
                 self.table(),
                 Keyed::new(client_pk(client), report_sk(&report.id), report).into_item()?,
             ),
-            TransactWriteItem::builder().update(count).build(),
+            self.count_reports(client, 1)?,
             put(self.table(), outbox_item(outbox)?),
             audit_write(self.table(), audit)?,
         ];
         match self.transact(writes).await {
             Ok(()) => Ok(ReportOutcome::Created),
             Err(StoreError::ConditionFailed) => {
-                let earlier = self
-                    .client
-                    .get_item()
-                    .table_name(self.table())
-                    .set_key(Some(remembered_key))
-                    .consistent_read(true)
-                    .send()
-                    .await?
-                    .item
-                    .map(serde_dynamo::from_item::<_, IdempotentReport>)
-                    .transpose()?;
+                let earlier: Option<IdempotentReport> =
+                    self.get_record(key(remembered_pk, IDEMPOTENCY_SK)).await?;
                 match earlier {
                     Some(earlier) if earlier.request_hash == request_hash => {
                         Ok(ReportOutcome::Replayed(earlier.report))
@@ -459,15 +454,7 @@ impl Store {
 
     /// The client with its dossier head, read consistently.
     pub async fn get_client(&self, client: &ClientId) -> StoreResult<Option<Client>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key(client_pk(client), PROFILE)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        output.item.map(record).transpose()
+        self.get_record(key(client_pk(client), PROFILE)).await
     }
 
     /// Outbox entries waiting for the ECD, oldest first.
@@ -519,14 +506,6 @@ impl Store {
     /// Adds reports from the ECD and counts them on the client, a transaction per hundred.
     pub async fn add_ecd_reports(&self, client: &ClientId, reports: &[Report]) -> StoreResult<()> {
         for chunk in reports.chunks(TRANSACTION_LIMIT - 1) {
-            let count = Update::builder()
-                .table_name(self.table())
-                .set_key(Some(key(client_pk(client), PROFILE)))
-                .condition_expression("attribute_exists(pk)")
-                .update_expression("ADD report_count :added")
-                .expression_attribute_values(":added", n(chunk.len()))
-                .build()
-                .map_err(build_error)?;
             let mut writes = chunk
                 .iter()
                 .map(|report| {
@@ -535,7 +514,7 @@ impl Store {
                         .map(|item| put(self.table(), item))
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            writes.push(TransactWriteItem::builder().update(count).build());
+            writes.push(self.count_reports(client, chunk.len())?);
             self.transact(writes).await?;
         }
         Ok(())

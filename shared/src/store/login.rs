@@ -227,15 +227,7 @@ impl Store {
     }
 
     pub async fn get_challenge(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key(challenge_pk(id), CHALLENGE)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        output.item.map(record).transpose()
+        self.get_record(key(challenge_pk(id), CHALLENGE)).await
     }
 
     /// Counts a wrong code. Returns the attempts made so far, or `None` when the challenge is gone

@@ -121,6 +121,19 @@ impl Store {
         unreachable!("the loop returns")
     }
 
+    /// The record under `key`, read strongly consistently.
+    async fn get_record<T: for<'de> Deserialize<'de>>(&self, key: Item) -> StoreResult<Option<T>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await?;
+        output.item.map(record).transpose()
+    }
+
     /// Writes items in batches of 25, sending unprocessed ones again until none are left.
     async fn batch_write(
         &self,

@@ -173,17 +173,9 @@ impl Store {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                let current = self
-                    .client
-                    .get_item()
-                    .table_name(self.table())
-                    .set_key(Some(key(account_pk(account), session_sk(id))))
-                    .consistent_read(true)
-                    .send()
-                    .await?
-                    .item
-                    .map(record::<Session>)
-                    .transpose()?;
+                let current: Option<Session> = self
+                    .get_record(key(account_pk(account), session_sk(id)))
+                    .await?;
                 match current {
                     Some(session)
                         if session
