@@ -33,6 +33,13 @@ pub enum AuditAction {
     ReportWritten,
     /// The care plan was signed.
     CarePlanSigned,
+    /// The daily sweep took an account's access to a closed client away (Art 4.1); the
+    /// account itself is closed when that was its last client.
+    AccountClosed,
+    /// The daily sweep closed the client's portal (Art 4.1).
+    ClientClosed,
+    /// The portal's copy of a closed client's dossier was deleted after the retention.
+    DossierPurged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +149,12 @@ impl AuditEvent {
 
     pub fn session(mut self, session: &SessionId) -> Self {
         self.session = Some(session.clone());
+        self
+    }
+
+    /// An entry about the client as a whole, not about one kind of data.
+    pub fn about_client(mut self, client: &ClientId) -> Self {
+        self.client = Some(client.clone());
         self
     }
 

@@ -55,6 +55,9 @@ pub struct CarePlanVersion {
     pub content: CarePlanContent,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    /// The ECD's id of the CarePlan this version is of, so a signature can point at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecd_id: Option<String>,
 }
 
 impl CarePlanVersion {
@@ -65,6 +68,7 @@ impl CarePlanVersion {
             content_hash: content.content_hash(),
             content,
             signature: None,
+            ecd_id: None,
         }
     }
 
@@ -75,6 +79,7 @@ impl CarePlanVersion {
             published_at: self.published_at,
             content_hash: self.content_hash.clone(),
             signature: self.signature.clone(),
+            ecd_id: self.ecd_id.clone(),
         }
     }
 }
@@ -90,6 +95,8 @@ pub struct CarePlanSummary {
     pub content_hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecd_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +209,9 @@ pub enum EcdSubmission {
         version: u32,
         content_hash: String,
         signature: Signature,
+        /// The ECD's id of the care plan, when the version came from the ECD.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        care_plan: Option<String>,
     },
     Report {
         client: ClientId,
@@ -215,6 +225,9 @@ pub struct OutboxEntry {
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
     pub attempts: u32,
+    /// Why the last delivery failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
     #[serde(flatten)]
     pub submission: EcdSubmission,
 }
@@ -225,6 +238,7 @@ impl OutboxEntry {
             id: EventId::generate(),
             created_at,
             attempts: 0,
+            last_error: None,
             submission,
         }
     }

@@ -6,13 +6,17 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod aws;
+pub mod closure;
 pub mod config;
 pub mod dossier;
+pub mod ecd;
 pub mod http;
 pub mod listing;
 pub mod notify;
 pub mod problem;
+pub mod schedule;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod terms;
 #[cfg(feature = "test-support")]

@@ -101,6 +101,17 @@ impl ReportId {
     pub fn written_at(at: time::OffsetDateTime) -> Self {
         Self(ulid::Ulid::from_datetime(at.into()).to_string())
     }
+
+    /// The id of a report the ECD holds as `ecd_id`: its time, then 80 bits of the SHA-256 of
+    /// the ECD's id, so every sync gives the same report the same id.
+    pub fn from_ecd(at: time::OffsetDateTime, ecd_id: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(ecd_id.as_bytes());
+        let mut random = [0u8; 16];
+        random[6..].copy_from_slice(&digest[..10]);
+        let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        Self(ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string())
+    }
 }
 
 /// The `Idempotency-Key` a client sends with a write it may retry: 8 to 100 letters, digits,

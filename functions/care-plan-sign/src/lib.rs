@@ -84,6 +84,7 @@ async fn sign(
             version: signed.version,
             content_hash: signed.content_hash.clone(),
             signature: signature.clone(),
+            care_plan: signed.ecd_id.clone(),
         },
         now,
     );

@@ -1,6 +1,9 @@
 //! What tests and the local stack need around the app: the DynamoDB table exactly as
 //! `template.yaml` defines it, the routes the template declares, and what moto "sent".
 
+pub mod ecd_fixtures;
+pub mod fhir;
+
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
@@ -19,6 +22,8 @@ pub enum KitError {
     Dynamo(String),
     #[error("moto at {0}: {1}")]
     Moto(String, String),
+    #[error("FHIR: {0}")]
+    Fhir(String),
 }
 
 /// The workspace root, wherever the caller was built from.

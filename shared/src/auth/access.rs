@@ -129,8 +129,11 @@ fn decide(
         (_, Some(grant)) => (grant.relation, grant.permissions.clone()),
         (_, None) => return Err(ApiError::ClientForbidden),
     };
-    // A grant whose client is gone (closed and purged) gives nothing to read.
-    let client = items.client.ok_or(ApiError::ClientForbidden)?;
+    // A grant whose client is gone (closed and purged) or closed gives nothing to read.
+    let client = items
+        .client
+        .filter(|client| client.closed_at.is_none())
+        .ok_or(ApiError::ClientForbidden)?;
     Ok(ClientActor {
         account,
         session,

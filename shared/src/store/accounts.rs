@@ -16,7 +16,7 @@ fn username_pk(username: &Username) -> String {
 pub(super) fn client_pk(id: &ClientId) -> String {
     format!("CLIENT#{id}")
 }
-fn team_pk(team: &str) -> String {
+pub(super) fn team_pk(team: &str) -> String {
     format!("TEAM#{team}")
 }
 pub(super) const GRANT_PREFIX: &str = "GRANT#";
@@ -194,6 +194,34 @@ pub struct Client {
     /// Reports ever added; each reader's read mark counts against it.
     #[serde(default)]
     pub report_count: u64,
+    /// The day the client died, as the ECD has it.
+    #[serde(
+        default,
+        with = "crate::time::iso_date::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deceased_on: Option<time::Date>,
+    /// The day the client's care ended, as the ECD has it.
+    #[serde(
+        default,
+        with = "crate::time::iso_date::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub care_ended_on: Option<time::Date>,
+    /// The day the daily sweep closes the client's accounts (Art 4.1).
+    #[serde(
+        default,
+        with = "crate::time::iso_date::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub closes_on: Option<time::Date>,
+    /// When the client's portal was closed: from then on nobody sees its dossier.
+    #[serde(
+        default,
+        with = "crate::time::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub closed_at: Option<time::OffsetDateTime>,
 }
 
 impl Client {
@@ -206,6 +234,10 @@ impl Client {
             synced_at: None,
             care_plan: None,
             report_count: 0,
+            deceased_on: None,
+            care_ended_on: None,
+            closes_on: None,
+            closed_at: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! must hear about put an outbox entry in the same transaction.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -39,7 +39,7 @@ pub fn report_sk(id: &ReportId) -> String {
 }
 
 /// Appointments sort by start: the epoch second, zero-padded so text order is time order.
-fn appointment_sk(starts_at: OffsetDateTime, id: &str) -> String {
+pub(super) fn appointment_sk(starts_at: OffsetDateTime, id: &str) -> String {
     format!(
         "{APPOINTMENT_PREFIX}{:011}#{id}",
         starts_at.unix_timestamp()
@@ -56,13 +56,13 @@ fn idempotency_pk(account: &AccountId, idempotency: &IdempotencyKey) -> String {
     format!("IDEMPOTENCY#{account}#{idempotency}")
 }
 
-fn sk_of(item: &Item) -> &str {
+pub(super) fn sk_of(item: &Item) -> &str {
     item.get("sk")
         .and_then(|v| v.as_s().ok())
         .map_or("", |sk| sk)
 }
 
-fn pk_of(item: &Item) -> &str {
+pub(super) fn pk_of(item: &Item) -> &str {
     item.get("pk")
         .and_then(|v| v.as_s().ok())
         .map_or("", |pk| pk)
@@ -136,51 +136,29 @@ impl Store {
             key(account_pk(account), format!("{GRANT_PREFIX}{client}")),
             key(client_pk(client), PROFILE),
             read_mark_key(account, client),
+            super::jobs::sync_state_key(),
         ];
-        let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(build_error)?;
         let mut found = ClientAccessItems::default();
-        for attempt in 0u32.. {
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(self.table(), request)
-                .send()
-                .await?;
-            for item in output
-                .responses
-                .and_then(|mut tables| tables.remove(self.table()))
-                .unwrap_or_default()
-            {
-                let (pk, sk) = (pk_of(&item).to_owned(), sk_of(&item).to_owned());
-                if pk.starts_with("READMARK#") {
-                    found.reports_seen = record::<ReadMark>(item)?.reports_seen;
-                } else if pk.starts_with("CLIENT#") {
-                    found.client = Some(record(item)?);
-                } else if sk == PROFILE {
-                    found.account = Some(record(item)?);
-                } else if sk.starts_with(GRANT_PREFIX) {
-                    found.grant = Some(record(item)?);
-                } else {
-                    found.session = Some(record(item)?);
-                }
+        let mut last_sync = None;
+        for item in self.batch_get(keys).await? {
+            let (pk, sk) = (pk_of(&item).to_owned(), sk_of(&item).to_owned());
+            if pk.starts_with("READMARK#") {
+                found.reports_seen = record::<ReadMark>(item)?.reports_seen;
+            } else if pk.starts_with("CLIENT#") {
+                found.client = Some(record(item)?);
+            } else if pk.starts_with(super::jobs::JOB_PREFIX) {
+                last_sync = record::<super::jobs::SyncState>(item)?.completed_at;
+            } else if sk == PROFILE {
+                found.account = Some(record(item)?);
+            } else if sk.starts_with(GRANT_PREFIX) {
+                found.grant = Some(record(item)?);
+            } else {
+                found.session = Some(record(item)?);
             }
-            match output
-                .unprocessed_keys
-                .and_then(|mut left| left.remove(self.table()))
-            {
-                Some(left) if !left.keys().is_empty() => request = left,
-                _ => break,
-            }
-            if attempt == 8 {
-                return Err(StoreError::Request(
-                    "batch read kept being throttled".into(),
-                ));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+        }
+        // A completed sync brought every client up to date, changed or not.
+        if let Some(client) = &mut found.client {
+            client.synced_at = client.synced_at.max(last_sync);
         }
         Ok(found)
     }
@@ -201,7 +179,11 @@ impl Store {
     }
 
     /// Adds `added` to the client's report count, as a write of a transaction.
-    fn count_reports(&self, client: &ClientId, added: usize) -> StoreResult<TransactWriteItem> {
+    pub(super) fn count_reports(
+        &self,
+        client: &ClientId,
+        added: usize,
+    ) -> StoreResult<TransactWriteItem> {
         let update = Update::builder()
             .table_name(self.table())
             .set_key(Some(key(client_pk(client), PROFILE)))
@@ -469,6 +451,32 @@ impl Store {
         query_all(query).await?.into_iter().map(record).collect()
     }
 
+    /// The ECD acknowledged the entry: it leaves the outbox.
+    pub async fn outbox_delivered(&self, entry: &OutboxEntry) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(outbox_key(entry)))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// A delivery failed: the entry stays, with the attempt counted and the error kept.
+    pub async fn outbox_attempt_failed(&self, entry: &OutboxEntry, error: &str) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(outbox_key(entry)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET attempts = attempts + :one, last_error = :error")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":error", s(error))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     // What the ECD sync (and the demo seed) writes.
 
     /// Publishes a new care-plan version and makes it the client's current one; an older or
@@ -564,8 +572,16 @@ impl Store {
     }
 }
 
+fn outbox_sk(entry: &OutboxEntry) -> String {
+    format!("ENTRY#{}", entry.id)
+}
+
+fn outbox_key(entry: &OutboxEntry) -> Item {
+    key(OUTBOX_PK.to_owned(), outbox_sk(entry))
+}
+
 fn outbox_item(entry: &OutboxEntry) -> StoreResult<Item> {
-    Keyed::new(OUTBOX_PK.to_owned(), format!("ENTRY#{}", entry.id), entry).into_item()
+    Keyed::new(OUTBOX_PK.to_owned(), outbox_sk(entry), entry).into_item()
 }
 
 pub(super) fn page<T: for<'de> Deserialize<'de>>(

@@ -6,19 +6,25 @@
 
 mod accounts;
 mod audit;
+mod closure;
 mod dossier;
+mod jobs;
 mod login;
 mod sessions;
+mod sync;
 
 pub use accounts::{
     Account, AccountContext, AccountStatus, Client, Grant, PasswordHash, Permission, Relation, Role,
 };
 pub use audit::EVENT_PREFIX;
+pub use closure::Due;
 pub use dossier::{
     ClientAccessItems, DossierItems, Page, REPORT_PREFIX, ReportOutcome, SignOutcome,
 };
+pub use jobs::{SWEEP_JOB, SYNC_JOB, SyncPoints};
 pub use login::{Challenge, LoginFailures, SmsLimits};
 pub use sessions::{RotateOutcome, Session};
+pub use sync::{ClientFacts, SyncBatch, SyncLookup};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -134,6 +140,47 @@ impl Store {
         output.item.map(record).transpose()
     }
 
+    /// The items under `keys` that exist, read strongly consistently, 100 keys per request,
+    /// asking again for keys DynamoDB left unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_LIMIT) {
+            let mut request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(true)
+                .build()
+                .map_err(accounts::build_error)?;
+            for attempt in 0u32.. {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table(), request)
+                    .send()
+                    .await?;
+                found.extend(
+                    output
+                        .responses
+                        .and_then(|mut tables| tables.remove(self.table()))
+                        .unwrap_or_default(),
+                );
+                match output
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(self.table()))
+                {
+                    Some(left) if !left.keys().is_empty() => request = left,
+                    _ => break,
+                }
+                if attempt == 8 {
+                    return Err(StoreError::Request(
+                        "a batch read kept being throttled".into(),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+        }
+        Ok(found)
+    }
+
     /// Writes items in batches of 25, sending unprocessed ones again until none are left.
     async fn batch_write(
         &self,
@@ -244,6 +291,8 @@ async fn query_all(
 
 /// DynamoDB takes at most 25 writes per batch.
 const BATCH_LIMIT: usize = 25;
+/// DynamoDB reads at most 100 keys per batch.
+const BATCH_GET_LIMIT: usize = 100;
 
 enum Cancellation {
     /// One of the transaction's conditions did not hold.
