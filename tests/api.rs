@@ -376,7 +376,7 @@ fn main() {
         let api = Api {
             base,
             moto,
-            http: reqwest::Client::new(),
+            http: testkit::http(),
         };
 
         let (mut passed, mut failed) = (0, 0);

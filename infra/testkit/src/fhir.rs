@@ -836,7 +836,7 @@ mod tests {
     }
 
     async fn get(url: &str) -> (u16, Value) {
-        let response = reqwest::get(url).await.expect("the server answers");
+        let response = crate::http().get(url).send().await.expect("the server answers");
         let status = response.status().as_u16();
         assert_eq!(
             response.headers()[reqwest::header::CONTENT_TYPE],
@@ -1026,7 +1026,7 @@ mod tests {
         .await
         .unwrap();
         let base = server.base_url();
-        let client = reqwest::Client::new();
+        let client = crate::http();
         let message = json!({
             "resourceType": "Communication",
             "id": "chosen-by-client",
@@ -1113,7 +1113,7 @@ mod tests {
     #[tokio::test]
     async fn conditional_create_of_a_signature_matches_its_target() {
         let server = FhirServer::start(Vec::new()).await.unwrap();
-        let client = reqwest::Client::new();
+        let client = crate::http();
         let url = format!("{}/Provenance", server.base_url());
         let signature = |version: u32| {
             json!({
@@ -1148,7 +1148,7 @@ mod tests {
             .await
             .unwrap();
         let base = server.base_url();
-        let client = reqwest::Client::new();
+        let client = crate::http();
         server.fail_after(2);
         assert_eq!(get(&format!("{base}/Observation")).await.0, 200);
         assert_eq!(get(&format!("{base}/Observation/o1")).await.0, 200);
@@ -1191,7 +1191,7 @@ mod tests {
             let (status, body) = get(&url).await;
             assert_outcome(status, &body, 404);
         }
-        let delete = reqwest::Client::new()
+        let delete = crate::http()
             .delete(format!("{base}/Observation/o1"))
             .send()
             .await
@@ -1231,7 +1231,7 @@ mod tests {
         let server = FhirServer::start(Vec::new()).await.unwrap();
         let url = format!("{}/Patient", server.base_url());
         // One client, so a kept-alive connection would still be there to answer.
-        let client = reqwest::Client::new();
+        let client = crate::http();
         assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
         drop(server);
         let mut stopped = false;

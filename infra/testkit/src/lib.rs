@@ -26,6 +26,14 @@ pub enum KitError {
     Fhir(String),
 }
 
+/// An HTTP client for tests. The workspace builds reqwest with rustls but without a crypto
+/// provider of its own (the ECD client brings aws-lc-rs, as the SDK does), so one is installed
+/// first.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// The workspace root, wherever the caller was built from.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -239,7 +247,9 @@ pub async fn outbox(moto_endpoint: &str) -> Result<Outbox, KitError> {
     let url = format!("{}/moto-api/data.json", moto_endpoint.trim_end_matches('/'));
     let fail =
         |err: &dyn std::fmt::Display| KitError::Moto(moto_endpoint.to_owned(), err.to_string());
-    let data: serde_json::Value = reqwest::get(&url)
+    let data: serde_json::Value = http()
+        .get(&url)
+        .send()
         .await
         .map_err(|err| fail(&err))?
         .json()

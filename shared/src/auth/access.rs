@@ -256,6 +256,25 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_clients_dossier_is_shown_to_nobody() {
+        let mut primary = items(
+            account(Role::Client, None),
+            Some(grant(Relation::ClientSelf, &Permission::ALL)),
+            "noord",
+        );
+        let mut staff = items(account(Role::Staff, Some("noord")), None, "noord");
+        for items in [&mut primary, &mut staff] {
+            if let Some(client) = &mut items.client {
+                client.closed_at = Some(time::OffsetDateTime::UNIX_EPOCH);
+            }
+            assert!(matches!(
+                decided(items.clone()),
+                Err(ApiError::ClientForbidden)
+            ));
+        }
+    }
+
+    #[test]
     fn each_role_gets_what_spec_section_2_gives_it() {
         let primary = decided(items(
             account(Role::Client, None),
