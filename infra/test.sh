@@ -3,7 +3,7 @@
 # against the local API with a logged-in session. Installs what it needs into .venv.
 set -euo pipefail
 source "$(dirname "$0")/scripts/common.sh"
-export MOTO_PORT="${MOTO_PORT:-5056}" PORTAL_PORT="${PORTAL_PORT:-3056}"
+export MOTO_PORT="${MOTO_PORT:-5056}" PORTAL_PORT="${PORTAL_PORT:-3056}" ECD_PORT="${ECD_PORT:-3057}"
 cd "$ROOT"
 
 ensure_venv

@@ -87,7 +87,11 @@ async fn on_the_closure_day_every_account_of_the_client_loses_it_and_nothing_bef
 
     let report = sweep(&job, CLOSES).await;
     assert_eq!(
-        (report.clients_closed, report.accounts_closed, report.grants_removed),
+        (
+            report.clients_closed,
+            report.accounts_closed,
+            report.grants_removed
+        ),
         (1, 2, 1),
         "{report:?}"
     );
@@ -116,7 +120,10 @@ async fn on_the_closure_day_every_account_of_the_client_loses_it_and_nothing_bef
     let head = stack.store.get_client(&client.id).await.unwrap().unwrap();
     assert!(head.closed_at.is_some());
     let team = stack.store.team_clients("noord").await.unwrap();
-    assert!(team.iter().all(|c| c.id != client.id), "staff no longer find the client");
+    assert!(
+        team.iter().all(|c| c.id != client.id),
+        "staff no longer find the client"
+    );
     assert!(team.iter().any(|c| c.id == other.id));
 
     let actions: Vec<AuditAction> = stack

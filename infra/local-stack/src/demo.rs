@@ -70,6 +70,14 @@ pub const ACCOUNTS: &[DemoAccount] = &[
         who: "client C-2001, has not yet accepted terms 2.0",
         terms_accepted: false,
     },
+    DemoAccount {
+        username: "jan.smit",
+        name: "Jan Smit",
+        role: Role::Representative,
+        phone: "+31610000007",
+        who: "son of C-1003, who died on 14 November: the first sweep closes this account",
+        terms_accepted: true,
+    },
 ];
 
 fn client(id: &str, name: &str, team: &str) -> Client {
@@ -91,6 +99,7 @@ pub async fn seed(store: &Store, terms_version: &str) -> Result<bool, SeedError>
         client("C-1001", "Mw. A. de Vries", "noord"),
         client("C-1002", "Dhr. B. Jansen", "noord"),
         client("C-2001", "Dhr. K. Bakker", "zuid"),
+        client("C-1003", "Dhr. G. Smit", "noord"),
     ];
     for client in &clients {
         match store.create_client(client).await {
@@ -99,7 +108,7 @@ pub async fn seed(store: &Store, terms_version: &str) -> Result<bool, SeedError>
             Err(err) => return Err(SeedError(err.to_string())),
         }
     }
-    let [anna, bert, kees] = &clients;
+    let [anna, bert, kees, gerrit] = &clients;
     let now = shared::time::now().unix_timestamp();
     let grants = |username: &str| match username {
         "anna.devries" => vec![grant(anna, Relation::ClientSelf, &[], now)],
@@ -115,6 +124,7 @@ pub async fn seed(store: &Store, terms_version: &str) -> Result<bool, SeedError>
             now,
         )],
         "kees.bakker" => vec![grant(kees, Relation::ClientSelf, &[], now)],
+        "jan.smit" => vec![grant(gerrit, Relation::Representative, &[], now)],
         _ => Vec::new(),
     };
     let mut signers = std::collections::HashMap::new();

@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use shared::aws::SdkConfig;
 use shared::config::ConfigError;
 use shared::http::{FunctionRouter, HttpConfig, finish};
+use shared::schedule::ScheduledJob;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -43,6 +44,8 @@ fn local_defaults() -> BTreeMap<&'static str, String> {
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pepper),
         ),
         ("PORTAL_PORT", "3000".to_owned()),
+        ("ECD_PORT", "3080".to_owned()),
+        ("SYNC_PERIOD_SECONDS", "3600".to_owned()),
     ])
 }
 
@@ -63,7 +66,77 @@ pub fn prepare_environment() -> BTreeMap<&'static str, String> {
             });
         settled.insert(name, value);
     }
+    // The sync reads the local ECD unless another is named.
+    let ecd = std::env::var("ECD_BASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}/fhir", settled["ECD_PORT"]));
+    // SAFETY: as above, before any other thread exists.
+    unsafe { std::env::set_var("ECD_BASE_URL", &ecd) };
+    settled.insert("ECD_BASE_URL", ecd);
     settled
+}
+
+/// The local ECD (a FHIR server with the recorded demo data on 127.0.0.1:$ECD_PORT), and the
+/// scheduled functions' jobs built exactly as their Lambdas build them: the sync runs now and
+/// every `SYNC_PERIOD_SECONDS`, the sweep now and every day. Dropping the handle stops it all.
+pub struct Schedules {
+    _ecd: testkit::fhir::FhirServer,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Schedules {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+pub async fn start_schedules(sdk: &SdkConfig) -> Result<Schedules, Box<dyn std::error::Error>> {
+    let port: u16 = shared::config::parsed_or("ECD_PORT", 3080)?;
+    let ecd = testkit::fhir::FhirServer::start_on(port, testkit::fhir::demo_resources()?).await?;
+    let period =
+        std::time::Duration::from_secs(shared::config::parsed_or("SYNC_PERIOD_SECONDS", 3600)?);
+    let sync = ecd_sync::from_env(sdk)?;
+    let sweep = closure_sweep::from_env(sdk)?;
+    let every = |period: std::time::Duration| {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    };
+    let mut sync_ticks = every(period);
+    let mut sweep_ticks = every(std::time::Duration::from_secs(24 * 3600));
+    // The first sync completes before the first sweep, so the sweep sees what the ECD says.
+    sync_ticks.tick().await;
+    report("ECD sync", sync.run(shared::time::now()).await);
+    sweep_ticks.tick().await;
+    report("closure sweep", sweep.run(shared::time::now()).await);
+    let tasks = vec![
+        tokio::spawn(async move {
+            loop {
+                sync_ticks.tick().await;
+                report("ECD sync", sync.run(shared::time::now()).await);
+            }
+        }),
+        tokio::spawn(async move {
+            loop {
+                sweep_ticks.tick().await;
+                report("closure sweep", sweep.run(shared::time::now()).await);
+            }
+        }),
+    ];
+    Ok(Schedules { _ecd: ecd, tasks })
+}
+
+fn report<R: serde::Serialize, E: std::fmt::Display>(job: &str, outcome: Result<R, E>) {
+    match outcome {
+        Ok(report) => println!(
+            "⏱  {job}: {}",
+            serde_json::to_string(&report).unwrap_or_default()
+        ),
+        Err(err) => println!("⏱  {job} failed: {err}"),
+    }
 }
 
 /// Every HTTP function's router, built from the environment exactly as its Lambda builds it.
@@ -132,8 +205,12 @@ pub fn sam_env_vars(
 ) -> serde_json::Value {
     let mut vars: serde_json::Map<String, serde_json::Value> = settled
         .iter()
-        .filter(|(name, _)| **name != "PORTAL_PORT")
-        .map(|(name, value)| (name.to_string(), value.clone().into()))
+        .filter(|(name, _)| !matches!(**name, "PORTAL_PORT" | "ECD_PORT" | "SYNC_PERIOD_SECONDS"))
+        .map(|(name, value)| {
+            // Inside SAM's containers the host's loopback is host.docker.internal.
+            let value = value.replace("127.0.0.1", "host.docker.internal");
+            (name.to_string(), value.into())
+        })
         .collect();
     vars.insert(
         "AWS_ENDPOINT_URL".into(),

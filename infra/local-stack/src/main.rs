@@ -33,6 +33,7 @@ async fn run(
         serde_json::to_string_pretty(&local_stack::sam_env_vars(&settled, &moto_port))?,
     )?;
 
+    let schedules = local_stack::start_schedules(&sdk).await?;
     let functions = local_stack::functions(&sdk)?;
     let routes = functions.routes.clone();
     let address = format!("127.0.0.1:{}", settled["PORTAL_PORT"]);
@@ -64,7 +65,8 @@ async fn run(
         );
     }
     println!(
-        "\nLog in:\n  curl -s -X POST http://{address}/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\":\"anna.devries\",\"password\":\"{DEMO_PASSWORD}\"}}'\n  then POST /auth/verify with the challenge_id and the code printed below.\nSAM local env file: {}\nCtrl-C stops everything.\n",
+        "\nLog in:\n  curl -s -X POST http://{address}/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\":\"anna.devries\",\"password\":\"{DEMO_PASSWORD}\"}}'\n  then POST /auth/verify with the challenge_id and the code printed below.\nLocal ECD (FHIR R4): {}\nSAM local env file: {}\nCtrl-C stops everything.\n",
+        std::env::var("ECD_BASE_URL").unwrap_or_default(),
         env_file.display()
     );
 
@@ -74,6 +76,7 @@ async fn run(
     };
     local_stack::serve(listener, local_stack::app(functions), shutdown).await?;
     outbox.abort();
+    drop(schedules);
     println!("stopped");
     Ok(())
 }

@@ -836,7 +836,11 @@ mod tests {
     }
 
     async fn get(url: &str) -> (u16, Value) {
-        let response = crate::http().get(url).send().await.expect("the server answers");
+        let response = crate::http()
+            .get(url)
+            .send()
+            .await
+            .expect("the server answers");
         let status = response.status().as_u16();
         assert_eq!(
             response.headers()[reqwest::header::CONTENT_TYPE],
