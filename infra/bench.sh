@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md: cold start of every function against the floor (an empty
 # lambda_http function), arm64 package sizes (from `infra/sam-build.sh`, if it ran), peak memory,
-# warm latency with DynamoDB requests per route, and login cost. Starts its own moto.
+# warm latency with DynamoDB requests per route, login cost, and sync and sweep cost. Starts its
+# own moto.
 set -euo pipefail
 source "$(dirname "$0")/scripts/common.sh"
 export MOTO_PORT="${MOTO_PORT:-5057}"
@@ -9,8 +10,17 @@ cd "$ROOT"
 
 ensure_venv
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+# BENCH_ONLY=jobs: only the sync and sweep tables, printed (BENCHMARKS.md is left as it is).
+if [ "${BENCH_ONLY:-}" = jobs ]; then
+  cargo build --quiet -p bench
+  LOGS="$(mktemp -d)"
+  trap 'stop_pid "${MOTO_PID:-}"' EXIT INT TERM
+  start_moto "$LOGS/moto.log"
+  TABLE_NAME="bench-$(date +%s)" "$TARGET/debug/bench"
+  exit 0
+fi
 echo "==> release build of every function and the floor"
-cargo build --release --quiet -p auth-login -p auth-verify -p auth-refresh -p auth-sessions -p terms -p me -p dossier-read -p care-plan-sign -p reports-write -p bench-floor
+cargo build --release --quiet -p auth-login -p auth-verify -p auth-refresh -p auth-sessions -p terms -p me -p dossier-read -p care-plan-sign -p reports-write -p ecd-sync -p closure-sweep -p bench-floor
 cargo build --quiet -p bench
 # The floor's arm64 package, next to the functions' from `sam build`, when cargo-lambda is here.
 if [ -x "$ROOT/.venv-sam/bin/cargo-lambda" ]; then

@@ -7,6 +7,7 @@
 
 mod cold;
 mod emulator;
+mod jobs;
 mod warm;
 
 use std::path::PathBuf;
@@ -82,6 +83,12 @@ fn main() {
         let samples = env_number("BENCH_SAMPLES", 200);
         let _ = settled;
 
+        // BENCH_ONLY=jobs prints the sync and sweep tables alone, without release builds.
+        let jobs_only = std::env::var("BENCH_ONLY").is_ok_and(|only| only == "jobs");
+        if jobs_only {
+            print_jobs().await;
+            return;
+        }
         println!("## Cold start, package size and memory\n");
         println!("Cold start: process start to the first invocation answered, {runs} runs each, taken in turns across the functions (median, min–max); init: process start to the first poll of the Runtime API. Ratio: median cold start over the floor's. Package: the arm64 `bootstrap` as `sam build` makes it, zipped. Peak RSS: over the cold start and {warm_invocations} warm invocations.\n");
         println!("| function | cold start ms | spread ms | init ms | ratio to floor | package KiB (zip) | bootstrap KiB | peak RSS MiB |");
@@ -168,6 +175,50 @@ fn main() {
             ms(login.argon2_verify),
             ms(login.whole_login)
         );
-        println!("\n## Sync and sweep\n\nNot measured yet: the ECD sync and the closure sweep are not built.");
+        print_jobs().await;
     });
+}
+
+/// The sync and sweep tables.
+async fn print_jobs() {
+    let items = env_number("BENCH_SYNC_ITEMS", 1000);
+    println!("\n## Sync cost\n");
+    println!(
+        "The ECD sync against the local FHIR server (pages of 200) and moto, over 20 clients; the first run applies {items} new reports and appointments. DynamoDB requests include the lease, the checkpoints and the outbox query; a run always rereads the newest resource of each kind (the checkpoint is inclusive).\n"
+    );
+    println!(
+        "| run | resources read | seconds | resources per second | DynamoDB requests | per 1,000 resources | ECD requests |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for figure in jobs::sync(items).await {
+        println!(
+            "| {} | {} | {:.2} | {:.0} | {} | {:.0} | {} |",
+            figure.what,
+            figure.resources,
+            figure.elapsed.as_secs_f64(),
+            figure.resources as f64 / figure.elapsed.as_secs_f64(),
+            figure.dynamo,
+            figure.dynamo as f64 * 1000.0 / figure.resources.max(1) as f64,
+            figure.ecd
+        );
+    }
+    println!("\n## Sweep cost\n");
+    println!(
+        "The closure sweep over tables of different size with the same clients due (three accounts each: the primary holder and two authorised users). The request count must not grow with the table.\n"
+    );
+    println!(
+        "| accounts in the table | clients due | accounts closed | seconds | DynamoDB requests |"
+    );
+    println!("|---|---|---|---|---|");
+    for accounts in [1_000, 10_000] {
+        let figure = jobs::sweep(accounts, 10).await;
+        println!(
+            "| {} | {} | {} | {:.2} | {} |",
+            figure.accounts,
+            figure.due_clients,
+            figure.closed_accounts,
+            figure.elapsed.as_secs_f64(),
+            figure.dynamo
+        );
+    }
 }

@@ -296,27 +296,10 @@ impl Store {
                 )
                 .into_item()?,
             ),
-            put(
-                self.table(),
-                Keyed::new(account_pk(&account.id), PROFILE, account)
-                    .gsi1(username_pk(&account.username), "ACCOUNT")
-                    .into_item()?,
-            ),
+            put(self.table(), profile_item(account)?),
         ];
         for grant in grants {
-            writes.push(put(
-                self.table(),
-                Keyed::new(
-                    account_pk(&account.id),
-                    format!("{GRANT_PREFIX}{}", grant.client_id),
-                    grant,
-                )
-                .gsi1(
-                    client_pk(&grant.client_id),
-                    format!("{GRANT_PREFIX}{}", account.id),
-                )
-                .into_item()?,
-            ));
+            writes.push(put(self.table(), grant_item(&account.id, grant)?));
             // Every grant needs the client to exist; a primary grant also takes its single slot.
             let mut update = Update::builder()
                 .table_name(self.table())
@@ -462,6 +445,52 @@ impl Store {
             .expression_attribute_values(":pk", s(team_pk(team)))
             .expression_attribute_values(":client", s("CLIENT#"));
         query_all(query).await?.into_iter().map(record).collect()
+    }
+}
+
+fn profile_item(account: &Account) -> StoreResult<super::Item> {
+    Keyed::new(account_pk(&account.id), PROFILE, account)
+        .gsi1(username_pk(&account.username), "ACCOUNT")
+        .into_item()
+}
+
+fn grant_item(account: &AccountId, grant: &Grant) -> StoreResult<super::Item> {
+    Keyed::new(
+        account_pk(account),
+        format!("{GRANT_PREFIX}{}", grant.client_id),
+        grant,
+    )
+    .gsi1(
+        client_pk(&grant.client_id),
+        format!("{GRANT_PREFIX}{account}"),
+    )
+    .into_item()
+}
+
+#[cfg(feature = "test-support")]
+impl Store {
+    /// Writes accounts and their grants in batches, without the checks of `create_account`:
+    /// for filling a table with many accounts in a bench or test.
+    pub async fn seed_accounts(&self, accounts: &[(Account, Vec<Grant>)]) -> StoreResult<()> {
+        let mut requests = Vec::new();
+        for (account, grants) in accounts {
+            let mut items = vec![profile_item(account)?];
+            for grant in grants {
+                items.push(grant_item(&account.id, grant)?);
+            }
+            for item in items {
+                let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(build_error)?;
+                requests.push(
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(put)
+                        .build(),
+                );
+            }
+        }
+        self.batch_write(requests).await
     }
 }
 
