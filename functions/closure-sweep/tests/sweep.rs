@@ -114,8 +114,8 @@ async fn on_the_closure_day_every_account_of_the_client_loses_it_and_nothing_bef
         .unwrap();
     assert_eq!(son_now.account.status, AccountStatus::Active);
     assert_eq!(son_now.sessions.len(), 1);
-    let kept: Vec<_> = son_now.grants.iter().map(|g| g.client_id.clone()).collect();
-    assert_eq!(kept, [other.id.clone()]);
+    let kept: Vec<_> = son_now.grants.iter().map(|g| &g.client_id).collect();
+    assert_eq!(kept, [&other.id]);
 
     let head = stack.store.get_client(&client.id).await.unwrap().unwrap();
     assert!(head.closed_at.is_some());
