@@ -5,7 +5,7 @@
 # own moto.
 set -euo pipefail
 source "$(dirname "$0")/scripts/common.sh"
-export MOTO_PORT="${MOTO_PORT:-5057}"
+export MOTO_PORT="${MOTO_PORT:-5057}" ECD_PORT="${ECD_PORT:-3058}"
 cd "$ROOT"
 
 ensure_venv

@@ -323,11 +323,63 @@ fn browsers_from_the_portal_origin_pass_cors_and_others_do_not(
     })
 }
 
+fn the_first_sync_and_sweep_shaped_the_demo(api: &Api) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        // C-1003 died on 14 November: the sweep closed his representative's account and the
+        // client's portal. The login is refused like any wrong password.
+        let (status, _) = api
+            .call(
+                "POST",
+                "/auth/login",
+                Some(json!({"username": "jan.smit", "password": DEMO_PASSWORD})),
+                None,
+            )
+            .await;
+        assert_eq!(status, 401);
+        // The sync brought C-1001 six reports and gave C-1002 version 2 of the care plan.
+        let anna = api.login("anna.devries", "+31610000001").await;
+        let (status, overview) = api
+            .call(
+                "GET",
+                "/clients/C-1001/overview",
+                None,
+                anna["access_token"].as_str(),
+            )
+            .await;
+        assert_eq!(status, 200, "{overview}");
+        assert_eq!(
+            overview["client"]["display_name"], "Anna de Vries",
+            "{overview}"
+        );
+        assert!(overview["synced_at"].is_string());
+        let piet = api.login("piet.jansen", "+31610000002").await;
+        let (status, plan) = api
+            .call(
+                "GET",
+                "/clients/C-1002/care-plan",
+                None,
+                piet["access_token"].as_str(),
+            )
+            .await;
+        assert_eq!(status, 200, "{plan}");
+        assert_eq!(plan["care_plan"]["version"], 2, "{plan}");
+        assert_eq!(plan["signable"], true, "{plan}");
+    })
+}
+
 fn main() {
-    // Before any thread: a table of its own, and a free port.
+    // Before any thread: a table of its own, and free ports.
     let table = format!("e2e-{}", std::process::id());
+    let ecd_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port().to_string())
+        .unwrap();
     // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("TABLE_NAME", &table) };
+    unsafe {
+        std::env::set_var("TABLE_NAME", &table);
+        std::env::set_var("ECD_PORT", &ecd_port);
+        std::env::remove_var("ECD_BASE_URL");
+    }
     local_stack::prepare_environment();
     let moto = testkit::moto_endpoint();
 
@@ -356,6 +408,10 @@ fn main() {
             "browsers_from_the_portal_origin_pass_cors_and_others_do_not",
             browsers_from_the_portal_origin_pass_cors_and_others_do_not,
         ),
+        (
+            "the_first_sync_and_sweep_shaped_the_demo",
+            the_first_sync_and_sweep_shaped_the_demo,
+        ),
     ];
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -366,6 +422,8 @@ fn main() {
             .await
             .unwrap();
         local_stack::demo::seed(&store, "2.0").await.unwrap();
+        // The local ECD, and the first sync and sweep, as the local stack runs them.
+        let schedules = local_stack::start_schedules(&sdk).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = local_stack::app(local_stack::functions(&sdk).unwrap());
@@ -393,6 +451,7 @@ fn main() {
         }
         let _ = stop.send(());
         let _ = server.await;
+        drop(schedules);
         (passed, failed)
     });
     println!("\ne2e: {passed} passed, {failed} failed");

@@ -325,11 +325,12 @@ pub enum EcdChange {
         client: ClientId,
         version: CarePlanVersion,
     },
+    /// A report; `None` when the ECD marked it entered in error.
     Report {
         client: ClientId,
         /// The ECD's id of the observation, which stays when the ECD edits it.
         ecd_id: String,
-        report: Report,
+        report: Option<Report>,
     },
     /// An appointment; `None` when it was cancelled or entered in error.
     Appointment {
@@ -650,13 +651,18 @@ fn interpret_observation(resource: &Value) -> Result<EcdChange, Skipped> {
     {
         return Err(Skipped::FromPortal);
     }
-    if !matches!(
-        observation.status.as_str(),
-        "final" | "amended" | "corrected"
-    ) {
-        return Err(Skipped::NotShown);
-    }
     let client = patient(observation.subject.as_ref())?;
+    match observation.status.as_str() {
+        "final" | "amended" | "corrected" => {}
+        "entered-in-error" => {
+            return Ok(EcdChange::Report {
+                client,
+                ecd_id: observation.id,
+                report: None,
+            });
+        }
+        _ => return Err(Skipped::NotShown),
+    }
     let written_at = instant(
         observation.effective_date_time.as_deref(),
         "effectiveDateTime",
@@ -689,7 +695,7 @@ fn interpret_observation(resource: &Value) -> Result<EcdChange, Skipped> {
     Ok(EcdChange::Report {
         client,
         ecd_id: observation.id,
-        report,
+        report: Some(report),
     })
 }
 
@@ -749,4 +755,107 @@ fn interpret_appointment(resource: &Value) -> Result<EcdChange, Skipped> {
         ecd_id: appt.id,
         appointment,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observation(status: &str) -> Value {
+        json!({
+            "resourceType": "Observation",
+            "id": "obs-1",
+            "status": status,
+            "code": { "coding": [{ "system": "http://loinc.org", "code": "11506-3" }] },
+            "subject": { "reference": "Patient/C-1001" },
+            "effectiveDateTime": "2026-11-28T14:05:00+01:00",
+            "performer": [{
+                "display": "Fleur Visser",
+                "extension": [{ "url": PERFORMER_ROLE_URL, "valueString": "verzorgende IG" }],
+            }],
+            "valueString": "Goed geslapen.",
+        })
+    }
+
+    #[test]
+    fn a_progress_note_is_a_report_and_one_entered_in_error_withdraws_it() {
+        let Ok(EcdChange::Report {
+            report: Some(report),
+            ecd_id,
+            ..
+        }) = interpret(&observation("final"))
+        else {
+            panic!("a final progress note is a report");
+        };
+        assert_eq!(ecd_id, "obs-1");
+        assert_eq!(report.author.role, "verzorgende IG");
+        assert_eq!(report.text, "Goed geslapen.");
+        assert_eq!(
+            report.id,
+            ReportId::from_ecd(report.written_at, "obs-1"),
+            "the same observation always gets the same id"
+        );
+        assert!(matches!(
+            interpret(&observation("entered-in-error")),
+            Ok(EcdChange::Report { report: None, .. })
+        ));
+        assert_eq!(
+            interpret(&observation("preliminary")),
+            Err(Skipped::NotShown)
+        );
+        let mut heart_rate = observation("final");
+        heart_rate["code"]["coding"][0]["code"] = "8867-4".into();
+        assert_eq!(interpret(&heart_rate), Err(Skipped::NotShown));
+        let mut from_portal = observation("final");
+        from_portal["identifier"] = json!([{ "system": PORTAL_REPORT_SYSTEM, "value": "01J" }]);
+        assert_eq!(interpret(&from_portal), Err(Skipped::FromPortal));
+    }
+
+    #[test]
+    fn a_care_plan_version_is_its_resource_version_with_its_goals_and_agreements() {
+        let plan = json!({
+            "resourceType": "CarePlan",
+            "id": "cp-C-1002",
+            "meta": { "versionId": "2", "lastUpdated": "2026-11-20T09:00:00Z" },
+            "status": "active",
+            "subject": { "reference": "Patient/C-1002" },
+            "title": "Zorgleefplan",
+            "contained": [{ "resourceType": "Goal", "id": "g1", "description": { "text": "Zelf aankleden" }, "note": [{ "text": "met hulp bij knopen" }] }],
+            "goal": [{ "reference": "#g1" }],
+            "activity": [{ "detail": { "code": { "text": "Douchen" }, "description": "dinsdag" } }],
+        });
+        let Ok(EcdChange::CarePlan { client, version }) = interpret(&plan) else {
+            panic!("an active care plan is read");
+        };
+        assert_eq!(client.as_str(), "C-1002");
+        assert_eq!(version.version, 2);
+        assert_eq!(version.ecd_id.as_deref(), Some("cp-C-1002"));
+        assert_eq!(version.content.goals[0].title, "Zelf aankleden");
+        assert_eq!(version.content.goals[0].description, "met hulp bij knopen");
+        assert_eq!(version.content.agreements[0].title, "Douchen");
+        let mut unversioned = plan.clone();
+        unversioned["meta"]["versionId"] = "x".into();
+        assert!(matches!(interpret(&unversioned), Err(Skipped::Unusable(_))));
+    }
+
+    #[test]
+    fn death_and_end_of_care_are_read_as_days() {
+        let patient = json!({ "resourceType": "Patient", "id": "C-1003", "name": [{ "given": ["Gerrit"], "family": "Smit" }], "deceasedDateTime": "2026-11-14T06:30:00+01:00" });
+        assert_eq!(
+            interpret(&patient),
+            Ok(EcdChange::Client {
+                client: ClientId::parse("C-1003").unwrap(),
+                name: Some("Gerrit Smit".into()),
+                deceased_on: Some(time::macros::date!(2026 - 11 - 14)),
+            })
+        );
+        let episode = json!({ "resourceType": "EpisodeOfCare", "id": "e", "status": "finished", "patient": { "reference": "Patient/C-1003" }, "period": { "end": "2026-11-14" } });
+        assert_eq!(
+            interpret(&episode),
+            Ok(EcdChange::CareEpisode {
+                client: ClientId::parse("C-1003").unwrap(),
+                ended_on: Some(time::macros::date!(2026 - 11 - 14)),
+            })
+        );
+    }
 }

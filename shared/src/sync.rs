@@ -270,12 +270,18 @@ async fn apply_page(
                 ecd_id, report: r, ..
             } => {
                 let reference = ecd_ref(ResourceType::Observation, &ecd_id);
-                match lookup.stored(&client.id, &reference) {
-                    Some(stored) => batch.update_report(&client.id, &reference, &r, stored)?,
-                    None => new_reports
+                match (r, lookup.stored(&client.id, &reference)) {
+                    (Some(r), Some(stored)) => {
+                        batch.update_report(&client.id, &reference, &r, stored)?
+                    }
+                    (Some(r), None) => new_reports
                         .entry(client.id.clone())
                         .or_default()
                         .push((reference, r)),
+                    // Entered in error: no longer shown. The count of reports stays, so an
+                    // unread one may be counted until the reader opens the list.
+                    (None, Some(stored)) => batch.remove(&client.id, &reference, stored)?,
+                    (None, None) => {}
                 }
             }
             EcdChange::Appointment {

@@ -5,10 +5,12 @@
 use ecd_sync::EcdSync;
 use serde_json::Value;
 use shared::audit::{AuditAction, AuditEvent, Origin, Outcome};
-use shared::dossier::{Author, EcdSubmission, OutboxEntry, Report, ReportSource};
+use shared::dossier::{
+    Author, CarePlanSummary, EcdSubmission, OutboxEntry, Report, ReportSource, Signature,
+};
 use shared::ecd::EcdClient;
 use shared::schedule::ScheduledJob;
-use shared::store::{Client, SYNC_JOB};
+use shared::store::{Client, Relation, SYNC_JOB};
 use shared::sync::{SyncOutcome, SyncReport, SyncSettings};
 use shared::testing::TestStack;
 use shared::types::{AccountId, IdempotencyKey, ReportId};
@@ -165,6 +167,7 @@ async fn later_runs_apply_what_changed_and_count_nothing_twice() {
     let id = client.id.as_str();
     let written = rfc3339(days_from_now(-1, 9));
     server.upsert(fhir::report("obs-1", id, &written, "Goed geslapen."));
+    server.upsert(fhir::report("obs-3", id, &written, "Verkeerde cliënt."));
     let start = days_from_now(2, 10);
     let end = start + time::Duration::hours(1);
     server.upsert(fhir::appointment(
@@ -187,7 +190,7 @@ async fn later_runs_apply_what_changed_and_count_nothing_twice() {
 
     // Nothing changed: the boundary is read again, and nothing is counted again.
     sync(&job).await;
-    assert_eq!(head(&stack, &client).await.report_count, 1);
+    assert_eq!(head(&stack, &client).await.report_count, 2);
 
     server.upsert(fhir::report(
         "obs-1",
@@ -201,6 +204,9 @@ async fn later_runs_apply_what_changed_and_count_nothing_twice() {
         &rfc3339(days_from_now(0, 8)),
         "Nieuw.",
     ));
+    let mut in_error = fhir::report("obs-3", id, &written, "Verkeerde cliënt.");
+    in_error["status"] = "entered-in-error".into();
+    server.upsert(in_error);
     let moved = start + time::Duration::days(1);
     server.upsert(fhir::appointment(
         "appt-move",
@@ -217,11 +223,12 @@ async fn later_runs_apply_what_changed_and_count_nothing_twice() {
         "cancelled",
     ));
     let report = sync(&job).await;
-    // The four changes, and the newest Patient and EpisodeOfCare again: the checkpoint is
+    // The five changes, and the newest Patient and EpisodeOfCare again: the checkpoint is
     // inclusive, so a change sharing the checkpoint's time is never missed.
-    assert_eq!(report.resources, 6, "only the changes: {report:?}");
+    assert_eq!(report.resources, 7, "only the changes: {report:?}");
 
-    assert_eq!(head(&stack, &client).await.report_count, 2);
+    // Counted: obs-1, obs-3 and the new obs-2; obs-3 was entered in error and is not shown.
+    assert_eq!(head(&stack, &client).await.report_count, 3);
     let reports = stack
         .store
         .reports_page(&client.id, None, 10)
@@ -461,4 +468,61 @@ async fn a_new_care_plan_version_becomes_current_and_an_old_one_is_ignored() {
         (plan.version, plan.title.as_str(), plan.signature),
         (2, "Zorgleefplan herzien", None)
     );
+}
+
+#[tokio::test]
+async fn a_signature_reaches_the_ecd_as_provenance_of_the_signed_version() {
+    let stack = TestStack::new().await;
+    let server = FhirServer::start(vec![]).await.unwrap();
+    let client = client_in_both(&stack, &server).await;
+    server.upsert(fhir::care_plan(client.id.as_str(), "Zorgleefplan"));
+    let job = job(&stack, &server);
+    sync(&job).await;
+    let current = head(&stack, &client).await.care_plan.unwrap();
+    let signature = Signature {
+        signed_at: shared::time::now(),
+        signer: AccountId::generate(),
+        signer_name: "Anna de Vries".into(),
+        relation: Relation::ClientSelf,
+    };
+    let signed = CarePlanSummary {
+        signature: Some(signature.clone()),
+        ..current.clone()
+    };
+    let outbox = OutboxEntry::new(
+        EcdSubmission::CarePlanSignature {
+            client: client.id.clone(),
+            version: signed.version,
+            content_hash: signed.content_hash.clone(),
+            signature,
+            care_plan: signed.ecd_id.clone(),
+        },
+        shared::time::now(),
+    );
+    let audit = AuditEvent::new(
+        AuditAction::CarePlanSigned,
+        Outcome::Success,
+        0,
+        &Origin::default(),
+    );
+    stack
+        .store
+        .sign_care_plan(&client.id, &signed, &outbox, &audit)
+        .await
+        .unwrap();
+
+    assert_eq!(sync(&job).await.delivered, 1);
+    let provenance = server.created("Provenance");
+    assert_eq!(provenance.len(), 1);
+    assert_eq!(
+        provenance[0]["target"][0]["reference"],
+        format!("CarePlan/cp-{}/_history/1", client.id)
+    );
+    assert_eq!(provenance[0]["agent"][0]["who"]["display"], "Anna de Vries");
+    // Delivered again (an acknowledgement lost on the way): the ECD keeps one.
+    EcdClient::new(server.base_url(), None, std::time::Duration::from_secs(5))
+        .submit(&outbox)
+        .await
+        .unwrap();
+    assert_eq!(server.created("Provenance").len(), 1);
 }

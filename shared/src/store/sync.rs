@@ -117,7 +117,8 @@ impl SyncBatch {
         self.put_tracked(client, ecd_ref, sk, appointment, stored)
     }
 
-    /// Removes what `ecd_ref` became (a cancelled appointment) and its reference.
+    /// Removes what `ecd_ref` became (a cancelled appointment, a report entered in error) and
+    /// its reference.
     pub fn remove(&mut self, client: &ClientId, ecd_ref: &str, stored: &str) -> StoreResult<()> {
         self.delete(client_pk(client), stored.to_owned())?;
         self.delete(client_pk(client), ecd_ref_sk(ecd_ref))
