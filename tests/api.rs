@@ -326,8 +326,8 @@ fn browsers_from_the_portal_origin_pass_cors_and_others_do_not(
 fn the_first_sync_and_sweep_shaped_the_demo(api: &Api) -> Pin<Box<dyn Future<Output = ()> + '_>> {
     Box::pin(async move {
         // C-1003 died on 14 November: the sweep closed his representative's account and the
-        // client's portal. The login is refused like any wrong password.
-        let (status, _) = api
+        // client's portal. With the right password the login says the account cannot be used.
+        let (status, refused) = api
             .call(
                 "POST",
                 "/auth/login",
@@ -335,7 +335,8 @@ fn the_first_sync_and_sweep_shaped_the_demo(api: &Api) -> Pin<Box<dyn Future<Out
                 None,
             )
             .await;
-        assert_eq!(status, 401);
+        assert_eq!(status, 403, "{refused}");
+        assert_eq!(refused["code"], "account_unavailable");
         // The sync brought C-1001 six reports and gave C-1002 version 2 of the care plan.
         let anna = api.login("anna.devries", "+31610000001").await;
         let (status, overview) = api
