@@ -17,10 +17,11 @@ ensure_venv() {
   fi
 }
 
-# Starts moto on 127.0.0.1:$MOTO_PORT, waits until it answers, and points the SDK at it.
+# Starts moto on 127.0.0.1:$MOTO_PORT (one request at a time: see moto_serial.py), waits until it
+# answers, and points the SDK at it.
 start_moto() {
   local log="$1"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$log" 2>&1 &
+  "$VENV/bin/python" "$ROOT/infra/scripts/moto_serial.py" 127.0.0.1 "$MOTO_PORT" >"$log" 2>&1 &
   MOTO_PID=$!
   for _ in $(seq 1 100); do
     if curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null 2>&1; then
