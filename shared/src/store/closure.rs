@@ -49,7 +49,17 @@ fn due_item(pk: &str, day: Date, client: &ClientId) -> StoreResult<Item> {
     Keyed::new(pk.to_owned(), due_sk(day, client), due).into_item()
 }
 
-fn delete_write(table: &str, key: Item) -> StoreResult<TransactWriteItem> {
+/// A Put without a condition, as a write of a transaction (a schedule entry may be rewritten).
+pub(super) fn put_write(table: &str, item: Item) -> StoreResult<TransactWriteItem> {
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+pub(super) fn delete_write(table: &str, key: Item) -> StoreResult<TransactWriteItem> {
     let delete = Delete::builder()
         .table_name(table)
         .set_key(Some(key))
@@ -186,15 +196,7 @@ impl Store {
         self.transact(vec![
             TransactWriteItem::builder().update(update).build(),
             delete_write(self.table(), closure_due_key(due.on, &due.client))?,
-            TransactWriteItem::builder()
-                .put(
-                    aws_sdk_dynamodb::types::Put::builder()
-                        .table_name(self.table())
-                        .set_item(Some(due_item(PURGE_PK, purge_on, &client.id)?))
-                        .build()
-                        .map_err(build_error)?,
-                )
-                .build(),
+            put_write(self.table(), due_item(PURGE_PK, purge_on, &client.id)?)?,
             audit_write(self.table(), audit)?,
         ])
         .await

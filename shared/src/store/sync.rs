@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use time::Date;
 
 use super::accounts::{PROFILE, build_error, client_pk, put};
-use super::closure::{closure_due_item, closure_due_key};
+use super::closure::{closure_due_item, closure_due_key, delete_write, put_write};
 use super::dossier::{appointment_sk, pk_of, report_sk, sk_of};
 use super::{Client, Item, Keyed, Store, StoreResult, key, record, s};
 use crate::dossier::{Appointment, Report};
@@ -201,26 +201,22 @@ impl Store {
         client: &Client,
         facts: &ClientFacts,
     ) -> StoreResult<()> {
-        let mut set = vec!["display_name = :name"];
+        let mut set = vec!["display_name = :name".to_owned()];
         let mut remove = Vec::new();
         let mut update = Update::builder()
             .table_name(self.table())
             .set_key(Some(key(client_pk(&client.id), PROFILE)))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(closed_at)")
             .expression_attribute_values(":name", s(&facts.display_name));
-        for (field, placeholder, value) in [
-            ("deceased_on", ":deceased", facts.deceased_on),
-            ("care_ended_on", ":ended", facts.care_ended_on),
-            ("closes_on", ":closes", facts.closes_on),
+        for (field, value) in [
+            ("deceased_on", facts.deceased_on),
+            ("care_ended_on", facts.care_ended_on),
+            ("closes_on", facts.closes_on),
         ] {
             match value {
                 Some(day) => {
-                    set.push(match field {
-                        "deceased_on" => "deceased_on = :deceased",
-                        "care_ended_on" => "care_ended_on = :ended",
-                        _ => "closes_on = :closes",
-                    });
-                    update = update.expression_attribute_values(placeholder, s(iso(day)));
+                    set.push(format!("{field} = :{field}"));
+                    update = update.expression_attribute_values(format!(":{field}"), s(iso(day)));
                 }
                 None => remove.push(field),
             }
@@ -229,42 +225,20 @@ impl Store {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        let mut writes = vec![
-            TransactWriteItem::builder()
-                .update(
-                    update
-                        .update_expression(expression)
-                        .build()
-                        .map_err(build_error)?,
-                )
-                .build(),
-        ];
+        let update = update
+            .update_expression(expression)
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
         if client.closes_on != facts.closes_on {
             if let Some(old) = client.closes_on {
-                writes.push(
-                    TransactWriteItem::builder()
-                        .delete(
-                            aws_sdk_dynamodb::types::Delete::builder()
-                                .table_name(self.table())
-                                .set_key(Some(closure_due_key(old, &client.id)))
-                                .build()
-                                .map_err(build_error)?,
-                        )
-                        .build(),
-                );
+                writes.push(delete_write(
+                    self.table(),
+                    closure_due_key(old, &client.id),
+                )?);
             }
             if let Some(new) = facts.closes_on {
-                writes.push(
-                    TransactWriteItem::builder()
-                        .put(
-                            aws_sdk_dynamodb::types::Put::builder()
-                                .table_name(self.table())
-                                .set_item(Some(closure_due_item(new, &client.id)?))
-                                .build()
-                                .map_err(build_error)?,
-                        )
-                        .build(),
-                );
+                writes.push(put_write(self.table(), closure_due_item(new, &client.id)?)?);
             }
         }
         self.transact(writes).await
