@@ -16,8 +16,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::audit::{AuditAction, AuditEvent, Origin, Outcome};
 use crate::config::{self, ConfigError};
-use crate::store::{Client, Due, SWEEP_JOB, Store, StoreError};
-use crate::types::EventId;
+use crate::store::{Client, Due, JobOutcome, SWEEP_JOB, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct SweepSettings {
@@ -46,37 +45,19 @@ pub struct SweepReport {
     pub items_purged: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum SweepOutcome {
-    Completed(SweepReport),
-    AlreadyRunning,
-}
-
 /// One sweep for the day of `now`.
 pub async fn run(
     store: &Store,
     settings: &SweepSettings,
     now: OffsetDateTime,
-) -> Result<SweepOutcome, StoreError> {
-    let holder = EventId::generate().to_string();
-    if !store
-        .acquire_lease(
-            SWEEP_JOB,
-            &holder,
-            now.unix_timestamp(),
-            settings.lease_seconds,
-        )
+) -> Result<JobOutcome<SweepReport>, StoreError> {
+    let Some(lease) = store
+        .lease_job(SWEEP_JOB, now.unix_timestamp(), settings.lease_seconds)
         .await?
-    {
-        tracing::info!("another sweep holds the lease");
-        return Ok(SweepOutcome::AlreadyRunning);
-    }
-    let result = sweep(store, settings, now).await;
-    if let Err(err) = store.release_lease(SWEEP_JOB, &holder).await {
-        tracing::warn!(error = %err, "the sweep's lease could not be released");
-    }
-    result.map(SweepOutcome::Completed)
+    else {
+        return Ok(JobOutcome::AlreadyRunning);
+    };
+    lease.release_after(sweep(store, settings, now).await).await
 }
 
 async fn sweep(

@@ -44,7 +44,9 @@ pub async fn run_scheduled<J: ScheduledJob>(
         async move {
             let at = scheduled_for(&event.payload);
             let span = tracing::info_span!("job", request_id = %event.context.request_id);
-            job.run(at)
+            // Boxed: a job's future nested inside the runtime's is deeper than rustc's layout
+            // limit allows; one allocation per run is nothing next to the run.
+            Box::pin(job.run(at))
                 .instrument(span)
                 .await
                 .inspect_err(|err| tracing::error!(error = %err, "the job failed"))

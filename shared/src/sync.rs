@@ -18,8 +18,8 @@ use time::{Date, OffsetDateTime};
 
 use crate::config::{self, ConfigError};
 use crate::ecd::{self, EcdChange, EcdClient, EcdError, ResourceType, Skipped};
-use crate::store::{ClientFacts, SYNC_JOB, Store, StoreError, SyncBatch};
-use crate::types::{ClientId, EventId};
+use crate::store::{ClientFacts, JobOutcome, SYNC_JOB, Store, StoreError, SyncBatch};
+use crate::types::ClientId;
 
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
@@ -69,14 +69,6 @@ pub struct SyncReport {
     pub skipped: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum SyncOutcome {
-    Completed(SyncReport),
-    /// Another run holds the lease; this one did nothing.
-    AlreadyRunning,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
@@ -90,27 +82,21 @@ pub async fn run(
     store: &Store,
     ecd: &EcdClient,
     settings: &SyncSettings,
-) -> Result<SyncOutcome, SyncError> {
+) -> Result<JobOutcome<SyncReport>, SyncError> {
     let started_at = crate::time::now();
-    let holder = EventId::generate().to_string();
-    if !store
-        .acquire_lease(
+    let Some(lease) = store
+        .lease_job(
             SYNC_JOB,
-            &holder,
             started_at.unix_timestamp(),
             settings.lease_seconds,
         )
         .await?
-    {
-        tracing::info!("another sync holds the lease");
-        return Ok(SyncOutcome::AlreadyRunning);
-    }
-    let result = run_leased(store, ecd, settings, started_at).await;
-    // The lease runs out by itself if even this fails.
-    if let Err(err) = store.release_lease(SYNC_JOB, &holder).await {
-        tracing::warn!(error = %err, "the sync's lease could not be released");
-    }
-    result.map(SyncOutcome::Completed)
+    else {
+        return Ok(JobOutcome::AlreadyRunning);
+    };
+    lease
+        .release_after(run_leased(store, ecd, settings, started_at).await)
+        .await
 }
 
 async fn run_leased(

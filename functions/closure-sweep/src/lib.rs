@@ -1,10 +1,10 @@
 //! The daily closure sweep as a scheduled function: `shared::closure` does the work.
 
 use shared::aws::SdkConfig;
-use shared::closure::{SweepOutcome, SweepSettings};
+use shared::closure::{SweepReport, SweepSettings};
 use shared::config::ConfigError;
 use shared::schedule::ScheduledJob;
-use shared::store::{Store, StoreError};
+use shared::store::{JobOutcome, Store, StoreError};
 use time::OffsetDateTime;
 
 pub struct ClosureSweep {
@@ -13,11 +13,14 @@ pub struct ClosureSweep {
 }
 
 impl ScheduledJob for ClosureSweep {
-    type Report = SweepOutcome;
+    type Report = JobOutcome<SweepReport>;
     type Error = StoreError;
 
     /// The sweep closes what is due on the day the schedule fired for, even when it runs late.
-    async fn run(&self, scheduled_for: OffsetDateTime) -> Result<SweepOutcome, StoreError> {
+    async fn run(
+        &self,
+        scheduled_for: OffsetDateTime,
+    ) -> Result<JobOutcome<SweepReport>, StoreError> {
         shared::closure::run(&self.store, &self.settings, scheduled_for).await
     }
 }

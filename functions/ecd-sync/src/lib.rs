@@ -4,8 +4,8 @@ use shared::aws::SdkConfig;
 use shared::config::ConfigError;
 use shared::ecd::EcdClient;
 use shared::schedule::ScheduledJob;
-use shared::store::Store;
-use shared::sync::{SyncError, SyncOutcome, SyncSettings};
+use shared::store::{JobOutcome, Store};
+use shared::sync::{SyncError, SyncReport, SyncSettings};
 use time::OffsetDateTime;
 
 pub struct EcdSync {
@@ -15,11 +15,14 @@ pub struct EcdSync {
 }
 
 impl ScheduledJob for EcdSync {
-    type Report = SyncOutcome;
+    type Report = JobOutcome<SyncReport>;
     type Error = SyncError;
 
     /// A sync reads what changed up to now, whenever the schedule fired.
-    async fn run(&self, _scheduled_for: OffsetDateTime) -> Result<SyncOutcome, SyncError> {
+    async fn run(
+        &self,
+        _scheduled_for: OffsetDateTime,
+    ) -> Result<JobOutcome<SyncReport>, SyncError> {
         shared::sync::run(&self.store, &self.ecd, &self.settings).await
     }
 }

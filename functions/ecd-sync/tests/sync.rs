@@ -10,8 +10,8 @@ use shared::dossier::{
 };
 use shared::ecd::EcdClient;
 use shared::schedule::ScheduledJob;
-use shared::store::{Client, Relation, SYNC_JOB};
-use shared::sync::{SyncOutcome, SyncReport, SyncSettings};
+use shared::store::{Client, JobOutcome, Relation, SYNC_JOB};
+use shared::sync::{SyncReport, SyncSettings};
 use shared::testing::TestStack;
 use shared::types::{AccountId, IdempotencyKey, ReportId};
 use testkit::ecd_fixtures as fhir;
@@ -32,8 +32,8 @@ fn job(stack: &TestStack, server: &FhirServer) -> EcdSync {
 
 async fn sync(job: &EcdSync) -> SyncReport {
     match job.run(shared::time::now()).await.expect("the sync runs") {
-        SyncOutcome::Completed(report) => report,
-        SyncOutcome::AlreadyRunning => panic!("the lease was held"),
+        JobOutcome::Completed(report) => report,
+        JobOutcome::AlreadyRunning => panic!("the lease was held"),
     }
 }
 
@@ -386,7 +386,7 @@ async fn a_run_while_another_holds_the_lease_does_nothing() {
     let job = job(&stack, &server);
     assert_eq!(
         job.run(shared::time::now()).await.unwrap(),
-        SyncOutcome::AlreadyRunning
+        JobOutcome::AlreadyRunning
     );
     assert_eq!(server.requests(), 0);
     // A lease that ran out (its holder died) is taken over.

@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use closure_sweep::ClosureSweep;
 use ecd_sync::EcdSync;
-use shared::closure::{SweepOutcome, SweepSettings};
+use shared::closure::SweepSettings;
 use shared::ecd::EcdClient;
 use shared::schedule::ScheduledJob;
 use shared::store::{
-    Account, AccountStatus, ClientFacts, Grant, PasswordHash, Permission, Relation, Role,
+    Account, AccountStatus, ClientFacts, Grant, JobOutcome, PasswordHash, Permission, Relation,
+    Role,
 };
-use shared::sync::{SyncOutcome, SyncSettings};
+use shared::sync::SyncSettings;
 use shared::testing::TestStack;
 use shared::types::{AccountId, EmailAddress, PhoneNumber, Username};
 use testkit::ecd_fixtures as fhir;
@@ -59,7 +60,7 @@ async fn timed_sync(
     let started = Instant::now();
     let outcome = job.run(shared::time::now()).await.expect("the sync runs");
     let elapsed = started.elapsed();
-    let SyncOutcome::Completed(report) = outcome else {
+    let JobOutcome::Completed(report) = outcome else {
         panic!("the lease was held")
     };
     SyncFigure {
@@ -209,7 +210,7 @@ pub async fn sweep(accounts: usize, due: usize) -> SweepFigure {
     let started = Instant::now();
     let outcome = job.run(shared::time::now()).await.expect("the sweep runs");
     let elapsed = started.elapsed();
-    let SweepOutcome::Completed(report) = outcome else {
+    let JobOutcome::Completed(report) = outcome else {
         panic!("the lease was held")
     };
     SweepFigure {

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
+use crate::types::EventId;
+
 use super::{Epoch, Item, Keyed, Store, StoreError, StoreResult, key, n, query_all, record, s};
 
 pub(super) const JOB_PREFIX: &str = "JOB#";
@@ -21,6 +23,33 @@ fn job_pk(job: &str) -> String {
 
 pub(super) fn sync_state_key() -> Item {
     key(job_pk(SYNC_JOB), STATE_SK)
+}
+
+/// What a scheduled run did: its report, or nothing because another run held the lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum JobOutcome<R> {
+    Completed(R),
+    AlreadyRunning,
+}
+
+/// A job's lease while a run holds it. Given back by [`JobLease::release_after`]; if the run
+/// dies first, the lease runs out by itself.
+#[must_use]
+pub struct JobLease<'a> {
+    store: &'a Store,
+    job: &'static str,
+    holder: String,
+}
+
+impl JobLease<'_> {
+    /// Gives the lease back once the run has its `result`, and returns that as the outcome.
+    pub async fn release_after<R, E>(self, result: Result<R, E>) -> Result<JobOutcome<R>, E> {
+        if let Err(err) = self.store.release_lease(self.job, &self.holder).await {
+            tracing::warn!(job = self.job, error = %err, "the lease could not be given back; it runs out by itself");
+        }
+        result.map(JobOutcome::Completed)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -55,6 +84,25 @@ pub struct SyncPoints {
 }
 
 impl Store {
+    /// The job's lease for a run starting at `now`, or `None` while another run holds it.
+    pub async fn lease_job(
+        &self,
+        job: &'static str,
+        now: Epoch,
+        seconds: Epoch,
+    ) -> StoreResult<Option<JobLease<'_>>> {
+        let holder = EventId::generate().to_string();
+        if !self.acquire_lease(job, &holder, now, seconds).await? {
+            tracing::info!(job, "another run holds the lease");
+            return Ok(None);
+        }
+        Ok(Some(JobLease {
+            store: self,
+            job,
+            holder,
+        }))
+    }
+
     /// Takes the job's lease for `seconds` if nobody holds it or the holder's has run out;
     /// `false` when another run holds it.
     pub async fn acquire_lease(

@@ -21,7 +21,7 @@ pub use closure::Due;
 pub use dossier::{
     ClientAccessItems, DossierItems, Page, REPORT_PREFIX, ReportOutcome, SignOutcome,
 };
-pub use jobs::{SWEEP_JOB, SYNC_JOB, SyncPoints};
+pub use jobs::{JobLease, JobOutcome, SWEEP_JOB, SYNC_JOB, SyncPoints};
 pub use login::{Challenge, LoginFailures, SmsLimits};
 pub use sessions::{RotateOutcome, Session};
 pub use sync::{ClientFacts, SyncBatch, SyncLookup};
