@@ -3,11 +3,12 @@
 //! its cost follows what is due rather than how many accounts exist.
 
 use closure_sweep::ClosureSweep;
-use shared::audit::AuditAction;
-use shared::closure::{SweepOutcome, SweepReport, SweepSettings};
+use shared::audit::{AuditAction, AuditEvent, Origin, Outcome};
+use shared::closure::{SweepReport, SweepSettings};
 use shared::schedule::ScheduledJob;
-use shared::store::{AccountStatus, Client, ClientFacts, Permission, Relation, Role};
+use shared::store::{AccountStatus, Client, ClientFacts, JobOutcome, Permission, Relation, Role};
 use shared::testing::TestStack;
+use shared::types::{AccountId, SessionId};
 use time::macros::date;
 use time::{Date, OffsetDateTime};
 
@@ -30,8 +31,8 @@ fn at(day: Date) -> OffsetDateTime {
 
 async fn sweep(job: &ClosureSweep, day: Date) -> SweepReport {
     match job.run(at(day)).await.expect("the sweep runs") {
-        SweepOutcome::Completed(report) => report,
-        SweepOutcome::AlreadyRunning => panic!("the lease was held"),
+        JobOutcome::Completed(report) => report,
+        JobOutcome::AlreadyRunning => panic!("the lease was held"),
     }
 }
 
@@ -152,6 +153,33 @@ async fn after_the_retention_the_dossier_copy_is_purged_and_the_audit_log_stays(
     stack.publish_care_plan(&client.id, 1).await;
     stack.add_ecd_reports(&client.id, 30).await;
     stack.add_daily_appointments(&client.id, 0, 5).await;
+    // The client and a nurse of the team have read the reports: each has a read mark.
+    let holder = stack
+        .add_account(Role::Client, &[(&client, Relation::ClientSelf, &[])])
+        .await;
+    let nurse = stack.add_staff("noord").await;
+    let readers = [&holder.account.id, &nurse.account.id];
+    for reader in readers {
+        let read = AuditEvent::new(AuditAction::Viewed, Outcome::Success, 0, &Origin::default())
+            .about_client(&client.id);
+        stack
+            .store
+            .record_read(&read, Some((reader, &client.id, 30)))
+            .await
+            .unwrap();
+    }
+    let reports_seen = |reader: &AccountId| {
+        let (store, client) = (stack.store.clone(), client.id.clone());
+        let reader = reader.clone();
+        async move {
+            store
+                .client_access(&reader, &SessionId::generate(), &client)
+                .await
+                .unwrap()
+                .reports_seen
+        }
+    };
+    assert_eq!(reports_seen(&nurse.account.id).await, 30);
     let job = job(&stack);
     sweep(&job, CLOSES).await;
     let audit_before = stack.client_audit(&client.id).await.len();
@@ -177,6 +205,9 @@ async fn after_the_retention_the_dossier_copy_is_purged_and_the_audit_log_stays(
             .items
             .is_empty()
     );
+    for reader in readers {
+        assert_eq!(reports_seen(reader).await, 0, "the read mark is purged");
+    }
     let audit = stack.client_audit(&client.id).await;
     assert_eq!(audit.len(), audit_before + 1);
     assert_eq!(audit[0].action, AuditAction::DossierPurged);
@@ -223,7 +254,7 @@ async fn a_sweep_while_another_holds_the_lease_does_nothing() {
     );
     assert_eq!(
         job(&stack).run(at(CLOSES)).await.unwrap(),
-        SweepOutcome::AlreadyRunning
+        JobOutcome::AlreadyRunning
     );
     let head = stack.store.get_client(&client.id).await.unwrap().unwrap();
     assert!(head.closed_at.is_none());

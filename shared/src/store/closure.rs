@@ -9,6 +9,7 @@ use time::Date;
 
 use super::accounts::{GRANT_PREFIX, PROFILE, account_pk, build_error, client_pk};
 use super::audit::audit_write;
+use super::dossier::READ_MARK_PREFIX;
 use super::sessions::session_sk;
 use super::sync::iso;
 use super::{
@@ -96,16 +97,7 @@ impl Store {
 
     /// The accounts holding a grant for the client, by the grants' index.
     pub async fn grant_holders(&self, client: &ClientId) -> StoreResult<Vec<AccountId>> {
-        let query = self
-            .client
-            .query()
-            .table_name(self.table())
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :grants)")
-            .expression_attribute_values(":pk", s(client_pk(client)))
-            .expression_attribute_values(":grants", s(GRANT_PREFIX))
-            .projection_expression("pk");
-        query_all(query)
+        self.indexed_under_client(client, GRANT_PREFIX)
             .await?
             .iter()
             .filter_map(|item| super::dossier::pk_of(item).strip_prefix("ACCOUNT#"))
@@ -113,6 +105,25 @@ impl Store {
                 AccountId::parse(id).map_err(|err| super::StoreError::Request(err.to_string()))
             })
             .collect()
+    }
+
+    /// The keys of the items of other partitions indexed under the client whose index sort key
+    /// starts with `prefix`.
+    async fn indexed_under_client(
+        &self,
+        client: &ClientId,
+        prefix: &str,
+    ) -> StoreResult<Vec<Item>> {
+        let query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
+            .expression_attribute_values(":pk", s(client_pk(client)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .projection_expression("pk, sk");
+        query_all(query).await
     }
 
     /// Takes the account's grant for `client` away; when it was the account's last grant the
@@ -213,7 +224,8 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the portal's copy of the client's dossier, head included; the audit log stays.
+    /// Deletes the portal's copy of the client's dossier, head included, and every reader's read
+    /// mark; the audit log stays.
     /// The purge's own entry goes last, so a purge that stopped halfway runs again.
     pub async fn purge_client(&self, due: &Due, audit: &AuditEvent) -> StoreResult<usize> {
         let query = self
@@ -224,8 +236,12 @@ impl Store {
             .expression_attribute_values(":pk", s(client_pk(&due.client)))
             .projection_expression("pk, sk")
             .consistent_read(true);
-        let requests = query_all(query)
-            .await?
+        let mut keys = query_all(query).await?;
+        keys.extend(
+            self.indexed_under_client(&due.client, READ_MARK_PREFIX)
+                .await?,
+        );
+        let requests = keys
             .into_iter()
             .map(|item| {
                 let delete = DeleteRequest::builder()

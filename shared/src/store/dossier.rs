@@ -46,8 +46,14 @@ pub(super) fn appointment_sk(starts_at: OffsetDateTime, id: &str) -> String {
     )
 }
 
+pub(super) const READ_MARK_PREFIX: &str = "READMARK#";
+
+fn read_mark_pk(account: &AccountId) -> String {
+    format!("{READ_MARK_PREFIX}{account}")
+}
+
 fn read_mark_key(account: &AccountId, client: &ClientId) -> Item {
-    key(format!("READMARK#{account}"), format!("CLIENT#{client}"))
+    key(read_mark_pk(account), format!("CLIENT#{client}"))
 }
 
 const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
@@ -310,8 +316,11 @@ impl Store {
         let mark = Update::builder()
             .table_name(self.table())
             .set_key(Some(read_mark_key(account, client)))
-            .update_expression("SET reports_seen = :seen")
+            // Indexed under the client, so the purge of its dossier finds every reader's mark.
+            .update_expression("SET reports_seen = :seen, gsi1pk = :client, gsi1sk = :reader")
             .expression_attribute_values(":seen", n(seen))
+            .expression_attribute_values(":client", s(client_pk(client)))
+            .expression_attribute_values(":reader", s(read_mark_pk(account)))
             .build()
             .map_err(build_error)?;
         self.transact(vec![
