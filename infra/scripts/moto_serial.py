@@ -6,18 +6,35 @@ other's writes, which DynamoDB never does. Tests that send concurrent writes (tw
 once) need DynamoDB's atomicity, so requests are handled one after another. Moto runs under the
 GIL anyway, so little is lost.
 
+It also keeps no record of DynamoDB's objects. moto remembers every model object it ever made
+for /moto-api/data.json, and a TransactWriteItems deep-copies each table it touches: over a test
+run that record grew to gigabytes, and the dump that the tests read SMS codes from slowed to
+minutes. Tables are no part of that dump's use here (SMS and e-mail are), so DynamoDB's objects
+are left out of it.
+
 Usage: moto_serial.py HOST PORT
 """
 
 import sys
 import threading
 
+import moto.dynamodb.models  # noqa: F401  (registers DynamoDB's model classes)
+from moto.core.model_instances import model_data
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
 
+class Unrecorded(list):
+    """A record that keeps nothing."""
+
+    def append(self, _instance) -> None:
+        pass
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
+    for model in model_data["dynamodb"].values():
+        model.instances_tracked = Unrecorded()
     app = DomainDispatcherApplication(create_backend_app)
     one_at_a_time = threading.Lock()
 
