@@ -3,7 +3,10 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{Epoch, Keyed, Session, Store, StoreError, StoreResult, key, n, query_all, record, s};
+use super::{
+    Epoch, Keyed, Session, Store, StoreError, StoreResult, conditional, key, n, query_all, record,
+    s,
+};
 use crate::types::{AccountId, ClientId, EmailAddress, PhoneNumber, Username};
 
 pub(super) fn account_pk(id: &AccountId) -> String {
@@ -266,18 +269,15 @@ impl Store {
         let item = Keyed::new(client_pk(&client.id), PROFILE, client)
             .gsi1(team_pk(&client.team), format!("CLIENT#{}", client.id))
             .into_item()?;
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await
-            .map_err(|err| match err.as_service_error() {
-                Some(e) if e.is_conditional_check_failed_exception() => StoreError::ConditionFailed,
-                _ => err.into(),
-            })?;
-        Ok(())
+            .await;
+        conditional(result).map(drop)
     }
 
     /// Creates an account with its grants in one transaction. The username must be free, and a

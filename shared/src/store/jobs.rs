@@ -8,7 +8,10 @@ use time::OffsetDateTime;
 
 use crate::types::EventId;
 
-use super::{Epoch, Item, Keyed, Store, StoreError, StoreResult, key, n, query_all, record, s};
+use super::{
+    Epoch, Item, Keyed, Store, StoreError, StoreResult, conditional, held, key, n, query_all,
+    record, s,
+};
 
 pub(super) const JOB_PREFIX: &str = "JOB#";
 pub const SYNC_JOB: &str = "ecd-sync";
@@ -129,17 +132,7 @@ impl Store {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(err.into()),
-        }
+        held(conditional(result))
     }
 
     /// Gives the lease back, if `holder` still holds it.
@@ -153,16 +146,8 @@ impl Store {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match result {
-            Err(err)
-                if !err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(err.into())
-            }
-            _ => Ok(()),
-        }
+        // Not held any more (it ran out and another run took it): nothing to give back.
+        held(conditional(result)).map(drop)
     }
 
     /// The sync's checkpoints and last completion, in one query of its partition.

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::accounts::{account_pk, build_error, put};
 use super::audit::audit_write;
 use super::sessions::session_item;
-use super::{Epoch, Keyed, Session, Store, StoreResult, key, n, record, s};
+use super::{
+    Epoch, Keyed, Session, Store, StoreError, StoreResult, conditional, key, n, record, s,
+};
 use crate::audit::AuditEvent;
 use crate::types::{AccountId, ChallengeId, PhoneNumber, Username};
 
@@ -105,14 +107,10 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        let mut failures: LoginFailures = match counted {
+        let mut failures: LoginFailures = match conditional(counted) {
             Ok(output) => record(output.attributes.unwrap_or_default())?,
             // An expired counter DynamoDB has not deleted yet: counting starts over.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(StoreError::ConditionFailed) => {
                 let fresh = LoginFailures {
                     failures: 1,
                     locked_until: None,
@@ -129,7 +127,7 @@ impl Store {
                     .await?;
                 fresh
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(err),
         };
         if let Some(until) = lock_until(failures.failures) {
             self.client
@@ -249,16 +247,10 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        let challenge: Challenge = match result {
+        let challenge: Challenge = match conditional(result) {
             Ok(output) => record(output.attributes.unwrap_or_default())?,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(err.into()),
+            Err(StoreError::ConditionFailed) => return Ok(None),
+            Err(err) => return Err(err),
         };
         if challenge.attempts >= max_attempts {
             self.client

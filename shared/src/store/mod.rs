@@ -27,7 +27,7 @@ pub use sessions::{RotateOutcome, Session};
 pub use sync::{ClientFacts, SyncBatch, SyncLookup};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
@@ -299,6 +299,29 @@ enum Cancellation {
     ConditionFailed,
     /// Another transaction was writing the same items at that moment.
     Conflict,
+}
+
+/// A single-item write's result, with `ConditionFailed` when its condition did not hold.
+fn conditional<O, E, R>(result: Result<O, SdkError<E, R>>) -> StoreResult<O>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    result.map_err(
+        |err| match err.as_service_error().and_then(ProvideErrorMetadata::code) {
+            Some("ConditionalCheckFailedException") => StoreError::ConditionFailed,
+            _ => err.into(),
+        },
+    )
+}
+
+/// Whether a conditional write went through: `false` when its condition did not hold.
+fn held<O>(result: StoreResult<O>) -> StoreResult<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 /// Why a transaction was cancelled, if it was.

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::{SESSION_PREFIX, account_pk};
 use super::audit::audit_write;
-use super::{Epoch, Keyed, Store, StoreError, StoreResult, key, n, query_all, record, s};
+use super::{
+    Epoch, Keyed, Store, StoreError, StoreResult, conditional, held, key, n, query_all, record, s,
+};
 use crate::audit::AuditEvent;
 use crate::types::{AccountId, SessionId};
 
@@ -91,11 +93,7 @@ impl Store {
             TransactWriteItem::builder().delete(delete).build(),
             audit_write(self.table(), audit)?,
         ];
-        match self.transact(writes).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(err) => Err(err),
-        }
+        held(self.transact(writes).await)
     }
 
     /// Ends one session; `false` when the account has no such session.
@@ -108,17 +106,7 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(err.into()),
-        }
+        held(conditional(result))
     }
 
     /// Ends every session of the account; returns how many there were.
@@ -164,15 +152,11 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match result {
+        match conditional(result) {
             Ok(output) => Ok(RotateOutcome::Rotated(record(
                 output.attributes.unwrap_or_default(),
             )?)),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(StoreError::ConditionFailed) => {
                 let current: Option<Session> = self
                     .get_record(key(account_pk(account), session_sk(id)))
                     .await?;
@@ -189,7 +173,7 @@ impl Store {
                     _ => Ok(RotateOutcome::Invalid),
                 }
             }
-            Err(err) => Err(err.into()),
+            Err(err) => Err(err),
         }
     }
 }
