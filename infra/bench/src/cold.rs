@@ -120,6 +120,17 @@ pub const SUBJECTS: &[Subject] = &[
     },
 ];
 
+/// A request that needs DynamoDB (an unknown challenge: one GetItem), for what init leaves to a
+/// function's first such request: the SDK makes its HTTPS client on the first connection.
+pub const FIRST_DYNAMO_REQUEST: Subject = Subject {
+    binary: "auth-verify",
+    method: "POST",
+    path: "/auth/verify",
+    body: Some(r#"{"challenge_id":"01KBENCH000000000000000000","code":"123456"}"#),
+    expect_status: 401,
+    scheduled: false,
+};
+
 /// An API Gateway HTTP API (v2) event for `subject`, or EventBridge's scheduled event.
 pub fn event(subject: &Subject) -> String {
     if subject.scheduled {
@@ -163,6 +174,8 @@ pub fn event(subject: &Subject) -> String {
 pub struct ColdRun {
     pub init: Duration,
     pub first_answer: Duration,
+    /// From handing over the first warm event to its answer, if one ran.
+    pub first_warm: Option<Duration>,
     /// Peak resident memory in KiB over the cold start and the warm invocations, if any ran.
     pub peak_rss_kib: Option<u64>,
 }
@@ -182,13 +195,23 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|kib| kib.parse().ok())
 }
 
+/// A function's process, stopped when dropped, on every way out of a run.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `binary` once, answers one event cold and then `warm` more, and stops it.
 pub async fn run_once(binary: &Path, subject: &Subject, warm: usize) -> Result<ColdRun, String> {
     let mut emulator = Emulator::start().await;
     let event = event(subject);
     emulator.push(&event);
     let started = std::time::Instant::now();
-    let mut child = tokio::process::Command::new(binary)
+    let child = std::process::Command::new(binary)
         .env("AWS_LAMBDA_RUNTIME_API", &emulator.address)
         .env("AWS_LAMBDA_FUNCTION_NAME", subject.binary)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
@@ -198,9 +221,9 @@ pub async fn run_once(binary: &Path, subject: &Subject, warm: usize) -> Result<C
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|err| format!("{}: {err}", binary.display()))?;
+    let child = KillOnDrop(child);
     let answer = emulator
         .answer()
         .await
@@ -214,7 +237,9 @@ pub async fn run_once(binary: &Path, subject: &Subject, warm: usize) -> Result<C
         .ok_or("no poll before the answer")?
         .duration_since(started);
     let first_answer = answer.at.duration_since(started);
+    let mut first_warm = None;
     for _ in 0..warm {
+        let pushed = std::time::Instant::now();
         emulator.push(&event);
         let answer = emulator
             .answer()
@@ -223,16 +248,40 @@ pub async fn run_once(binary: &Path, subject: &Subject, warm: usize) -> Result<C
         if answer.error {
             return Err(format!("{} failed warm: {}", subject.binary, answer.body));
         }
+        first_warm.get_or_insert(answer.at.duration_since(pushed));
     }
     let peak = if warm > 0 {
-        child.id().and_then(peak_rss_kib)
+        peak_rss_kib(child.0.id())
     } else {
         None
     };
-    let _ = child.kill().await;
+    drop(child);
     Ok(ColdRun {
         init,
         first_answer,
+        first_warm,
         peak_rss_kib: peak,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SUBJECTS;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// A function that arrives without a subject here would be missing from BENCHMARKS.md.
+    #[test]
+    fn every_function_crate_is_measured_next_to_the_floor() {
+        let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions");
+        let crates: BTreeSet<String> = std::fs::read_dir(&functions)
+            .expect("the functions folder")
+            .map(|entry| entry.expect("a folder entry").file_name())
+            .map(|name| name.into_string().expect("a UTF-8 crate name"))
+            .collect();
+        let (floor, measured) = SUBJECTS.split_first().expect("subjects");
+        assert_eq!(floor.binary, "bench-floor", "the floor comes first");
+        let measured: BTreeSet<String> = measured.iter().map(|s| s.binary.to_owned()).collect();
+        assert_eq!(measured, crates);
+    }
 }
