@@ -19,6 +19,15 @@ if [ "${BENCH_ONLY:-}" = jobs ]; then
   TABLE_NAME="bench-$(date +%s)" "$TARGET/debug/bench"
   exit 0
 fi
+# BENCH_ONLY=first-request: only the first DynamoDB request of a cold auth-verify, printed.
+if [ "${BENCH_ONLY:-}" = first-request ]; then
+  cargo build --release --quiet -p auth-verify -p bench
+  LOGS="$(mktemp -d)"
+  trap 'stop_pid "${MOTO_PID:-}"' EXIT INT TERM
+  start_moto "$LOGS/moto.log"
+  TABLE_NAME="bench-$(date +%s)" BENCH_BIN_DIR="$TARGET/release" "$TARGET/release/bench"
+  exit 0
+fi
 echo "==> release build of every function and the floor"
 packages=(-p bench-floor)
 for crate in functions/*/; do

@@ -85,7 +85,7 @@ fn routes_are_the_same_in_the_template_the_local_api_and_the_openapi_description
     _: &Api,
 ) -> Pin<Box<dyn Future<Output = ()> + '_>> {
     Box::pin(async {
-        let sdk = shared::aws::load();
+        let sdk = shared::aws::load().expect("AWS_CA_BUNDLE, if set, is a bundle");
         let local: std::collections::BTreeSet<String> = local_stack::functions(&sdk)
             .unwrap()
             .routes
@@ -417,7 +417,7 @@ fn main() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (passed, failed) = runtime.block_on(async {
-        let sdk = shared::aws::load();
+        let sdk = shared::aws::load().expect("AWS_CA_BUNDLE, if set, is a bundle");
         let store = shared::store::Store::from_env(&sdk).unwrap();
         testkit::create_table(store.client(), store.table())
             .await

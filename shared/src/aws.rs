@@ -6,26 +6,66 @@
 //! aws-config's default chain (profile files, SSO, web identity, the instance metadata service)
 //! costs about 2 ms of every cold start and finds nothing in Lambda that the environment does not
 //! already hold, so it is not used.
+//!
+//! The SDK trusts only the roots of Amazon Trust Services, which issues the certificate of every
+//! AWS endpoint: the fewer authorities trusted, the fewer that could vouch for a false DynamoDB,
+//! and parsing five roots instead of the system's ~140 takes some 3 ms off a cold function's
+//! first request. `AWS_CA_BUNDLE` (the SDKs' standard variable: a PEM file) replaces them, for an
+//! HTTPS endpoint elsewhere.
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{HttpClient, SharedHttpClient, http_client_fn};
 use aws_types::region::Region;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 pub use aws_config::SdkConfig;
 
+use crate::config::ConfigError;
+use rustls::pki_types::{CertificateDer, pem::PemObject};
+
+/// The five roots Amazon Trust Services recommends a custom trust store hold.
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// The roots the SDK trusts: `AWS_CA_BUNDLE`'s certificates when it is set, else Amazon Trust
+/// Services'. Each is parsed here as the TLS client will, so a bad bundle fails the init rather
+/// than the first request.
+fn tls_context(bundle: Option<String>) -> Result<TlsContext, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "AWS_CA_BUNDLE",
+        reason,
+    };
+    let pem = match bundle {
+        Some(path) => std::fs::read(&path).map_err(|err| invalid(format!("{path}: {err}")))?,
+        None => AMAZON_TRUST_SERVICES.to_vec(),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        let certificate = certificate.map_err(|err| invalid(format!("not PEM: {err}")))?;
+        roots
+            .add(certificate)
+            .map_err(|err| invalid(format!("not a root certificate: {err}")))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no certificate in the file".into()));
+    }
+    TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+        .map_err(|err| invalid(err.to_string()))
+}
+
 /// The SDK's own HTTPS client (rustls with aws-lc), made when the first request needs a
-/// connection rather than during init: loading the trusted roots takes several milliseconds of
-/// a cold start that requests without a DynamoDB or SNS call never need.
-fn lazy_https_client() -> SharedHttpClient {
+/// connection rather than during init, which requests without a DynamoDB or SNS call skip.
+fn lazy_https_client(tls: TlsContext) -> SharedHttpClient {
     let client = std::sync::OnceLock::<SharedHttpClient>::new();
     http_client_fn(move |settings, components| {
         client
             .get_or_init(|| {
                 aws_smithy_http_client::Builder::new()
                     .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                    .tls_context(tls.clone())
                     .build_https()
             })
             .http_connector(settings, components)
@@ -50,7 +90,12 @@ impl LoadServiceConfig for EnvironmentServiceConfig {
     }
 }
 
-pub fn load() -> SdkConfig {
+/// The configuration every client is built from; fails only on a bad `AWS_CA_BUNDLE`.
+pub fn load() -> Result<SdkConfig, ConfigError> {
+    Ok(config(tls_context(env("AWS_CA_BUNDLE"))?))
+}
+
+fn config(tls: TlsContext) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(
@@ -62,7 +107,7 @@ pub fn load() -> SdkConfig {
             EnvironmentVariableCredentialsProvider::new(),
         ))
         .service_config(EnvironmentServiceConfig)
-        .http_client(lazy_https_client())
+        .http_client(lazy_https_client(tls))
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio is enabled"))
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         .build()
@@ -97,5 +142,161 @@ mod tests {
             EnvironmentServiceConfig.load_config(key("SNS")).as_deref(),
             Some("http://global")
         );
+    }
+
+    /// The SHA-256 of each root's SubjectPublicKeyInfo, as amazontrust.com/repository lists them.
+    const ATS_SPKI_SHA256: [&str; 5] = [
+        "fbe3018031f9586bcbf41727e417b7d1c45c2f47f93be372a17b96b50757d5a2",
+        "7f4296fc5b6a4e3b35d3c369623e364ab1af381d8fa7121533c9d6c633ea2461",
+        "36abc32656acfc645c61b71613c4bf21c787f5cabbee48348d58597803d7abc9",
+        "f7ecded5c66047d28ed6466b543c40e0743abe81d109254dcf845d4c2c7853c5",
+        "2b071c59a0a0ae76b0eadb2bad23bad4580b69c3601b630c2eaf0613afa83f92",
+    ];
+
+    /// A DER SEQUENCE around `contents`: a trust anchor keeps the key info without it.
+    fn der_sequence(contents: &[u8]) -> Vec<u8> {
+        let length = contents.len().to_be_bytes();
+        let significant: Vec<u8> = length.into_iter().skip_while(|byte| *byte == 0).collect();
+        let mut der = vec![0x30];
+        match contents.len() {
+            0..=127 => der.push(contents.len() as u8),
+            _ => {
+                der.push(0x80 | significant.len() as u8);
+                der.extend(significant);
+            }
+        }
+        der.extend_from_slice(contents);
+        der
+    }
+
+    #[test]
+    fn the_sdk_trusts_the_five_roots_amazon_trust_services_publishes_and_no_other() {
+        use sha2::{Digest, Sha256};
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES) {
+            roots.add(certificate.unwrap()).unwrap();
+        }
+        let mut hashes: Vec<String> = roots
+            .roots
+            .iter()
+            .map(|anchor| {
+                let digest = Sha256::digest(der_sequence(&anchor.subject_public_key_info));
+                digest.iter().map(|byte| format!("{byte:02x}")).collect()
+            })
+            .collect();
+        hashes.sort();
+        let mut published = ATS_SPKI_SHA256.map(str::to_owned).to_vec();
+        published.sort();
+        assert_eq!(hashes, published);
+    }
+
+    fn fixture(name: &str) -> String {
+        format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn written(name: &str, contents: &str) -> String {
+        let path = std::env::temp_dir().join(format!("{}-{name}", ulid::Ulid::new()));
+        std::fs::write(&path, contents).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_bad_ca_bundle_is_refused_at_init_with_its_reason() {
+        let reason = |bundle: String| match tls_context(Some(bundle)) {
+            Err(ConfigError::Invalid { name, reason }) => {
+                assert_eq!(name, "AWS_CA_BUNDLE");
+                reason
+            }
+            other => panic!("expected an invalid AWS_CA_BUNDLE, got {other:?}"),
+        };
+        assert!(reason("/nonexistent/ca.pem".into()).starts_with("/nonexistent/ca.pem: "));
+        assert_eq!(reason(fixture("server.key")), "no certificate in the file");
+        let broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(reason(written("broken.pem", broken)).starts_with("not a root certificate"));
+        assert!(tls_context(Some(fixture("ca.pem"))).is_ok());
+    }
+
+    /// A TLS server on 127.0.0.1 with a certificate of the test CA, answering every request as
+    /// DynamoDB's ListTables would; counts the handshakes that succeed.
+    async fn tls_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let certificates = CertificateDer::pem_file_iter(fixture("server.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(fixture("server.key")).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certificates, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let handshakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = handshakes.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    continue;
+                };
+                counted.fetch_add(1, Ordering::SeqCst);
+                // The request is read only as far as its headers: the answer does not depend on it.
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match tls.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let body = r#"{"TableNames":[]}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        (format!("https://{address}"), handshakes)
+    }
+
+    fn dynamo_at(endpoint: &str, tls: TlsContext) -> aws_sdk_dynamodb::Client {
+        let sdk = config(tls);
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .region(Region::new("eu-central-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    #[tokio::test]
+    async fn the_sdk_refuses_an_endpoint_outside_amazon_trust_services() {
+        let (endpoint, handshakes) = tls_endpoint().await;
+        let client = dynamo_at(&endpoint, tls_context(None).unwrap());
+        let err = client.list_tables().send().await.unwrap_err();
+        assert!(
+            matches!(err, aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)),
+            "{err:?}"
+        );
+        assert_eq!(handshakes.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn the_sdk_reaches_an_endpoint_whose_authority_aws_ca_bundle_names() {
+        let (endpoint, handshakes) = tls_endpoint().await;
+        let client = dynamo_at(&endpoint, tls_context(Some(fixture("ca.pem"))).unwrap());
+        let tables = client.list_tables().send().await.unwrap();
+        assert!(tables.table_names().is_empty());
+        assert_eq!(handshakes.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

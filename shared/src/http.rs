@@ -272,7 +272,7 @@ where
     F: FnOnce(&crate::aws::SdkConfig) -> Result<FunctionRouter, crate::config::ConfigError>,
 {
     crate::telemetry::init();
-    let sdk = crate::aws::load();
+    let sdk = crate::aws::load()?;
     let function = build(&sdk)?;
     lambda_http::run(finish(function, &HttpConfig::from_env())).await
 }

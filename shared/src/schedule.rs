@@ -37,7 +37,7 @@ pub async fn run_scheduled<J: ScheduledJob>(
     build: impl FnOnce(&SdkConfig) -> Result<J, ConfigError>,
 ) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let sdk = crate::aws::load();
+    let sdk = crate::aws::load()?;
     let job = Arc::new(build(&sdk)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| {
         let job = Arc::clone(&job);

@@ -130,7 +130,7 @@ fn unique_phone() -> PhoneNumber {
 impl TestStack {
     pub async fn new() -> Self {
         let moto = testkit::moto_endpoint();
-        let sdk = crate::aws::load();
+        let sdk = crate::aws::load().expect("AWS_CA_BUNDLE, if set, is a bundle");
         let table = format!("test-{}", unique());
         testkit::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
             .await

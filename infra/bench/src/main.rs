@@ -87,17 +87,21 @@ fn main() {
         let samples = env_number("BENCH_SAMPLES", 200);
         let _ = settled;
         // What the scheduled functions' runs need: the table, and an ECD (empty) to read.
-        let sdk = shared::aws::load();
+        let sdk = shared::aws::load().expect("AWS_CA_BUNDLE, if set, is a bundle");
         let store = shared::store::Store::from_env(&sdk).expect("TABLE_NAME is set");
         testkit::create_table(store.client(), store.table()).await.expect("the table is created in moto");
         let ecd_port: u16 = shared::config::parsed_or("ECD_PORT", 3080).expect("ECD_PORT is a port");
         let _ecd = testkit::fhir::FhirServer::start_on(ecd_port, vec![]).await.expect("the local ECD starts");
 
-        // BENCH_ONLY=jobs prints the sync and sweep tables alone, without release builds.
-        let jobs_only = std::env::var("BENCH_ONLY").is_ok_and(|only| only == "jobs");
-        if jobs_only {
-            print_jobs().await;
-            return;
+        // BENCH_ONLY=jobs prints the sync and sweep tables alone, without release builds;
+        // BENCH_ONLY=first-request the cold and warm handling of the first DynamoDB request.
+        match std::env::var("BENCH_ONLY").as_deref() {
+            Ok("jobs") => return print_jobs().await,
+            Ok("first-request") => {
+                let (cold_request, warm_request) = first_dynamo_request(&bin_dir, runs).await;
+                return println!("first request {} ms, next {} ms", ms(cold_request), ms(warm_request));
+            }
+            _ => {}
         }
         println!("## Cold start, package size and memory\n");
         println!("Cold start: process start to the first invocation answered, {runs} runs each, taken in turns across the functions (median, min–max); init: process start to the first poll of the Runtime API. Ratio: median cold start over the floor's. Package: the arm64 `bootstrap` as `sam build` makes it, zipped. Peak RSS: over the cold start and {warm_invocations} warm invocations.\n");

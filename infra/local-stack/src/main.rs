@@ -19,7 +19,7 @@ async fn run(
         .unwrap_or("5055")
         .trim_end_matches('/')
         .to_owned();
-    let sdk = shared::aws::load();
+    let sdk = shared::aws::load()?;
     let store = shared::store::Store::from_env(&sdk)?;
     testkit::create_table(store.client(), store.table()).await?;
     let fresh = seed(&store, &settled["TERMS_VERSION"])
