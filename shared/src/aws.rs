@@ -9,7 +9,7 @@
 //!
 //! The SDK trusts only the roots of Amazon Trust Services, which issues the certificate of every
 //! AWS endpoint: the fewer authorities trusted, the fewer that could vouch for a false DynamoDB,
-//! and parsing five roots instead of the system's ~140 takes some 3 ms off a cold function's
+//! and parsing five roots instead of the system's ~140 takes about 5 ms off a cold function's
 //! first request. `AWS_CA_BUNDLE` (the SDKs' standard variable: a PEM file) replaces them, for an
 //! HTTPS endpoint elsewhere.
 
@@ -22,50 +22,60 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 pub use aws_config::SdkConfig;
 
+use std::borrow::Cow;
+
 use crate::config::ConfigError;
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 /// The five roots Amazon Trust Services recommends a custom trust store hold.
 const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
 
-/// The roots the SDK trusts: `AWS_CA_BUNDLE`'s certificates when it is set, else Amazon Trust
-/// Services'. Each is parsed here as the TLS client will, so a bad bundle fails the init rather
-/// than the first request.
-fn tls_context(bundle: Option<String>) -> Result<TlsContext, ConfigError> {
+/// The roots the SDK trusts, as PEM: `AWS_CA_BUNDLE`'s certificates when it is set, else Amazon
+/// Trust Services'. A bundle from the environment is parsed here as the TLS client will parse it,
+/// so a bad one fails the init rather than the first request; the built-in one is held by a test.
+fn trusted_roots(bundle: Option<String>) -> Result<Cow<'static, [u8]>, ConfigError> {
+    let Some(path) = bundle else {
+        return Ok(Cow::Borrowed(AMAZON_TRUST_SERVICES));
+    };
     let invalid = |reason: String| ConfigError::Invalid {
         name: "AWS_CA_BUNDLE",
         reason,
     };
-    let pem = match bundle {
-        Some(path) => std::fs::read(&path).map_err(|err| invalid(format!("{path}: {err}")))?,
-        None => AMAZON_TRUST_SERVICES.to_vec(),
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_slice_iter(&pem) {
-        let certificate = certificate.map_err(|err| invalid(format!("not PEM: {err}")))?;
-        roots
-            .add(certificate)
-            .map_err(|err| invalid(format!("not a root certificate: {err}")))?;
-    }
-    if roots.is_empty() {
-        return Err(invalid("no certificate in the file".into()));
-    }
-    TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-        .build()
-        .map_err(|err| invalid(err.to_string()))
+    let pem = std::fs::read(&path).map_err(|err| invalid(format!("{path}: {err}")))?;
+    roots(&pem).map_err(invalid)?;
+    Ok(Cow::Owned(pem))
 }
 
-/// The SDK's own HTTPS client (rustls with aws-lc), made when the first request needs a
-/// connection rather than during init, which requests without a DynamoDB or SNS call skip.
-fn lazy_https_client(tls: TlsContext) -> SharedHttpClient {
+/// The root certificates of a PEM bundle, parsed as rustls takes them.
+fn roots(pem: &[u8]) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(pem) {
+        let certificate = certificate.map_err(|err| format!("not PEM: {err}"))?;
+        roots
+            .add(certificate)
+            .map_err(|err| format!("not a root certificate: {err}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no certificate in the file".into());
+    }
+    Ok(roots)
+}
+
+/// The SDK's own HTTPS client (rustls with aws-lc) trusting `roots`, made with its TLS context
+/// when the first request needs a connection rather than during init, which requests without a
+/// DynamoDB or SNS call skip.
+fn lazy_https_client(roots: Cow<'static, [u8]>) -> SharedHttpClient {
     let client = std::sync::OnceLock::<SharedHttpClient>::new();
     http_client_fn(move |settings, components| {
         client
             .get_or_init(|| {
+                let tls = TlsContext::builder()
+                    .with_trust_store(TrustStore::empty().with_pem_certificate(roots.to_vec()))
+                    .build()
+                    .expect("a TLS context of a trust store alone always builds");
                 aws_smithy_http_client::Builder::new()
                     .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                    .tls_context(tls.clone())
+                    .tls_context(tls)
                     .build_https()
             })
             .http_connector(settings, components)
@@ -92,10 +102,10 @@ impl LoadServiceConfig for EnvironmentServiceConfig {
 
 /// The configuration every client is built from; fails only on a bad `AWS_CA_BUNDLE`.
 pub fn load() -> Result<SdkConfig, ConfigError> {
-    Ok(config(tls_context(env("AWS_CA_BUNDLE"))?))
+    Ok(config(trusted_roots(env("AWS_CA_BUNDLE"))?))
 }
 
-fn config(tls: TlsContext) -> SdkConfig {
+fn config(roots: Cow<'static, [u8]>) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(
@@ -107,7 +117,7 @@ fn config(tls: TlsContext) -> SdkConfig {
             EnvironmentVariableCredentialsProvider::new(),
         ))
         .service_config(EnvironmentServiceConfig)
-        .http_client(lazy_https_client(tls))
+        .http_client(lazy_https_client(roots))
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio is enabled"))
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         .build()
@@ -172,11 +182,8 @@ mod tests {
     #[test]
     fn the_sdk_trusts_the_five_roots_amazon_trust_services_publishes_and_no_other() {
         use sha2::{Digest, Sha256};
-        let mut roots = rustls::RootCertStore::empty();
-        for certificate in CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES) {
-            roots.add(certificate.unwrap()).unwrap();
-        }
-        let mut hashes: Vec<String> = roots
+        let mut hashes: Vec<String> = roots(AMAZON_TRUST_SERVICES)
+            .unwrap()
             .roots
             .iter()
             .map(|anchor| {
@@ -202,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_bad_ca_bundle_is_refused_at_init_with_its_reason() {
-        let reason = |bundle: String| match tls_context(Some(bundle)) {
+        let reason = |bundle: String| match trusted_roots(Some(bundle)) {
             Err(ConfigError::Invalid { name, reason }) => {
                 assert_eq!(name, "AWS_CA_BUNDLE");
                 reason
@@ -213,7 +220,7 @@ mod tests {
         assert_eq!(reason(fixture("server.key")), "no certificate in the file");
         let broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(reason(written("broken.pem", broken)).starts_with("not a root certificate"));
-        assert!(tls_context(Some(fixture("ca.pem"))).is_ok());
+        assert!(trusted_roots(Some(fixture("ca.pem"))).is_ok());
     }
 
     /// A TLS server on 127.0.0.1 with a certificate of the test CA, answering every request as
@@ -266,8 +273,8 @@ mod tests {
         (format!("https://{address}"), handshakes)
     }
 
-    fn dynamo_at(endpoint: &str, tls: TlsContext) -> aws_sdk_dynamodb::Client {
-        let sdk = config(tls);
+    fn dynamo_at(endpoint: &str, roots: Cow<'static, [u8]>) -> aws_sdk_dynamodb::Client {
+        let sdk = config(roots);
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .endpoint_url(endpoint)
             .region(Region::new("eu-central-1"))
@@ -282,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn the_sdk_refuses_an_endpoint_outside_amazon_trust_services() {
         let (endpoint, handshakes) = tls_endpoint().await;
-        let client = dynamo_at(&endpoint, tls_context(None).unwrap());
+        let client = dynamo_at(&endpoint, trusted_roots(None).unwrap());
         let err = client.list_tables().send().await.unwrap_err();
         assert!(
             matches!(err, aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)),
@@ -294,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn the_sdk_reaches_an_endpoint_whose_authority_aws_ca_bundle_names() {
         let (endpoint, handshakes) = tls_endpoint().await;
-        let client = dynamo_at(&endpoint, tls_context(Some(fixture("ca.pem"))).unwrap());
+        let client = dynamo_at(&endpoint, trusted_roots(Some(fixture("ca.pem"))).unwrap());
         let tables = client.list_tables().send().await.unwrap();
         assert!(tables.table_names().is_empty());
         assert_eq!(handshakes.load(std::sync::atomic::Ordering::SeqCst), 1);

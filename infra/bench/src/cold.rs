@@ -219,6 +219,9 @@ pub async fn run_once(binary: &Path, subject: &Subject, warm: usize) -> Result<C
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
         .env("RUST_LOG", "warn")
+        // Lambda sets no AWS_CA_BUNDLE; a machine that points it at the system's roots would
+        // have every function parse them all in init.
+        .env_remove("AWS_CA_BUNDLE")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
