@@ -10,22 +10,26 @@ cd "$ROOT"
 
 ensure_venv
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+LOGS="$(mktemp -d)"
+trap 'stop_pid "${MOTO_PID:-}"' EXIT INT TERM
+# The bench's own moto and a fresh table, started once the builds are done.
+start_bench_moto() {
+  start_moto "$LOGS/moto.log"
+  export TABLE_NAME="bench-$(date +%s)"
+}
+
 # BENCH_ONLY=jobs: only the sync and sweep tables, printed (BENCHMARKS.md is left as it is).
 if [ "${BENCH_ONLY:-}" = jobs ]; then
   cargo build --quiet -p bench
-  LOGS="$(mktemp -d)"
-  trap 'stop_pid "${MOTO_PID:-}"' EXIT INT TERM
-  start_moto "$LOGS/moto.log"
-  TABLE_NAME="bench-$(date +%s)" "$TARGET/debug/bench"
+  start_bench_moto
+  "$TARGET/debug/bench"
   exit 0
 fi
 # BENCH_ONLY=first-request: only the first DynamoDB request of a cold auth-verify, printed.
 if [ "${BENCH_ONLY:-}" = first-request ]; then
   cargo build --release --quiet -p auth-verify -p bench
-  LOGS="$(mktemp -d)"
-  trap 'stop_pid "${MOTO_PID:-}"' EXIT INT TERM
-  start_moto "$LOGS/moto.log"
-  TABLE_NAME="bench-$(date +%s)" BENCH_BIN_DIR="$TARGET/release" "$TARGET/release/bench"
+  start_bench_moto
+  BENCH_BIN_DIR="$TARGET/release" "$TARGET/release/bench"
   exit 0
 fi
 echo "==> release build of every function and the floor"
@@ -41,10 +45,7 @@ if [ -x "$ROOT/.venv-sam/bin/cargo-lambda" ]; then
   PATH="$ROOT/.venv-sam/bin:$PATH" cargo lambda build --release --arm64 --quiet -p bench-floor
 fi
 
-LOGS="$(mktemp -d)"
-trap 'stop_pid "${MOTO_PID:-}"' EXIT INT TERM
-start_moto "$LOGS/moto.log"
-export TABLE_NAME="bench-$(date +%s)"
+start_bench_moto
 BENCH_BIN_DIR="$TARGET/release" "$TARGET/release/bench" >"$LOGS/tables.md"
 
 {

@@ -13,19 +13,19 @@
 //! first request. `AWS_CA_BUNDLE` (the SDKs' standard variable: a PEM file) replaces them, for an
 //! HTTPS endpoint elsewhere.
 
+use std::borrow::Cow;
+
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{HttpClient, SharedHttpClient, http_client_fn};
 use aws_types::region::Region;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
-
-pub use aws_config::SdkConfig;
-
-use std::borrow::Cow;
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 use crate::config::ConfigError;
-use rustls::pki_types::{CertificateDer, pem::PemObject};
+
+pub use aws_config::SdkConfig;
 
 /// The five roots Amazon Trust Services recommends a custom trust store hold.
 const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
@@ -165,15 +165,14 @@ mod tests {
 
     /// A DER SEQUENCE around `contents`: a trust anchor keeps the key info without it.
     fn der_sequence(contents: &[u8]) -> Vec<u8> {
-        let length = contents.len().to_be_bytes();
-        let significant: Vec<u8> = length.into_iter().skip_while(|byte| *byte == 0).collect();
         let mut der = vec![0x30];
-        match contents.len() {
-            0..=127 => der.push(contents.len() as u8),
-            _ => {
-                der.push(0x80 | significant.len() as u8);
-                der.extend(significant);
-            }
+        if contents.len() < 0x80 {
+            der.push(contents.len() as u8);
+        } else {
+            let length = contents.len().to_be_bytes();
+            let significant = &length[length.iter().take_while(|byte| **byte == 0).count()..];
+            der.push(0x80 | significant.len() as u8);
+            der.extend_from_slice(significant);
         }
         der.extend_from_slice(contents);
         der
@@ -181,14 +180,16 @@ mod tests {
 
     #[test]
     fn the_sdk_trusts_the_five_roots_amazon_trust_services_publishes_and_no_other() {
+        use crate::auth::otp::hex;
         use sha2::{Digest, Sha256};
         let mut hashes: Vec<String> = roots(AMAZON_TRUST_SERVICES)
             .unwrap()
             .roots
             .iter()
             .map(|anchor| {
-                let digest = Sha256::digest(der_sequence(&anchor.subject_public_key_info));
-                digest.iter().map(|byte| format!("{byte:02x}")).collect()
+                hex(&Sha256::digest(der_sequence(
+                    &anchor.subject_public_key_info,
+                )))
             })
             .collect();
         hashes.sort();
